@@ -1,0 +1,48 @@
+# Two commands: `make run` (the whole stack) and `make test` (everything).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+RASA := $(VENV)/bin/rasa
+STAMP := $(VENV)/.installed
+
+export RASA_TELEMETRY_ENABLED := false
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: run test install train validate-data rasa-test pytest clean
+
+run: install train
+	$(PY) -m launcher run
+
+test: install train
+	$(MAKE) --no-print-directory pytest validate-data rasa-test
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@set -e; if [ ! -x $(PY) ]; then \
+	  python=$$(launcher/find_python.sh); \
+	  echo "Creating $(VENV) with $$python"; \
+	  "$$python" -m venv $(VENV); \
+	fi
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
+	@touch $@
+
+train: install
+	$(PY) -m launcher train
+
+pytest: install
+	$(PY) -m pytest -q
+
+validate-data: install
+	$(RASA) data validate --config config.yml --domain bot/domain --data bot/data --fail-on-warnings
+
+rasa-test: install train
+	$(RASA) test core --stories tests/stories --domain bot/domain --model models/$$($(PY) -c 'from launcher.model import model_path; print(model_path().name)') \
+	  --fail-on-prediction-errors --out results
+
+clean:
+	rm -rf models results .pytest_cache

@@ -1,0 +1,1 @@
+"""Training-if-changed and the process supervisor behind `make run`."""

@@ -1,0 +1,119 @@
+"""The processes of the single-machine stack, as data.
+
+`make run` and the end-to-end tests start the same specs, so what is tested
+is what users run.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Mapping
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Loopback ports of each process."""
+
+    rasa: int = 5005
+    actions: int = 5055
+    knowledge_base: int = 8001
+    reminders: int = 8002
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """How to start one process and how to tell it is up."""
+
+    name: str
+    argv: List[str]
+    health_url: str
+    env: Dict[str, str] = field(default_factory=dict)
+    # Rasa loads TensorFlow and the model: allow it time.
+    start_timeout: float = 120.0
+    urls: Dict[str, str] = field(default_factory=dict)
+
+
+def base_environment(ports: Ports, secrets: Mapping[str, str], var_dir: Path) -> Dict[str, str]:
+    """Environment shared by every process: offline, telemetry off, addresses."""
+    env = {
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "RASA_TELEMETRY_ENABLED": "false",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "SANIC_HOST": "127.0.0.1",
+        "PYTHONPATH": str(ROOT),
+        "RASA_URL": f"http://127.0.0.1:{ports.rasa}",
+        "KB_URL": f"http://127.0.0.1:{ports.knowledge_base}",
+        "REMINDERS_URL": f"http://127.0.0.1:{ports.reminders}",
+        "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{ports.actions}/webhook",
+        "RASA_TRACKER_DB": str(var_dir / "rasa_tracker.db"),
+        "WEBCHAT_OUTBOX": str(var_dir / "webchat_outbox.db"),
+        "VAR_DIR": str(var_dir),
+    }
+    env.update(secrets)
+    return env
+
+
+def _has_module(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+def stack(model: Path, ports: Ports, secrets: Mapping[str, str]) -> List[ProcessSpec]:
+    """Every process of the stack, in start order."""
+    rasa = f"http://127.0.0.1:{ports.rasa}"
+    specs = [
+        ProcessSpec(
+            name="actions",
+            argv=[str(BIN / "rasa"), "run", "actions", "--actions", "bot.actions", "--port", str(ports.actions)],
+            health_url=f"http://127.0.0.1:{ports.actions}/health",
+            urls={"action server": f"http://127.0.0.1:{ports.actions}/health"},
+        ),
+    ]
+    if _has_module("knowledge_base.service"):
+        specs.append(
+            ProcessSpec(
+                name="knowledge_base",
+                argv=[sys.executable, "-m", "knowledge_base", "serve", "--port", str(ports.knowledge_base)],
+                health_url=f"http://127.0.0.1:{ports.knowledge_base}/health",
+                start_timeout=300.0,
+                urls={"knowledge base": f"http://127.0.0.1:{ports.knowledge_base}/health"},
+            )
+        )
+    if _has_module("reminders.api"):
+        specs.append(
+            ProcessSpec(
+                name="reminders",
+                argv=[sys.executable, "-m", "reminders", "serve", "--port", str(ports.reminders)],
+                health_url=f"http://127.0.0.1:{ports.reminders}/health",
+                urls={"reminders API": f"http://127.0.0.1:{ports.reminders}/openapi.json"},
+            )
+        )
+    specs.append(
+        ProcessSpec(
+            name="rasa",
+            argv=[
+                str(BIN / "rasa"), "run",
+                "--model", str(model),
+                "--enable-api",
+                "--auth-token", secrets["RASA_AUTH_TOKEN"],
+                "--credentials", "bot/credentials.yml",
+                "--endpoints", "bot/endpoints.yml",
+                "--interface", "127.0.0.1",
+                "--port", str(ports.rasa),
+            ],
+            health_url=f"{rasa}/",
+            start_timeout=240.0,
+            urls={
+                "web chat": f"{rasa}/webhooks/webchat/chat",
+                "REST webhook": f"{rasa}/webhooks/rest/webhook",
+                "Rasa HTTP API (token)": f"{rasa}/status",
+            },
+        )
+    )
+    return specs
