@@ -1,0 +1,803 @@
+"""Storage (SQLAlchemy 1.4 Core): SQLite file by default, PostgreSQL via ``DATABASE_URL``.
+
+All datetimes are stored as UTC and returned time-zone aware; naive datetimes are rejected.
+Methods are synchronous (call them through :meth:`Store.run` from async code); on SQLite
+every transaction is ``BEGIN IMMEDIATE`` (one writer at a time, also across processes).
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import datetime as dt
+import json
+import os
+import secrets
+import uuid
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from . import planner
+from .planner import CaregiverInfo, PlannedReminder
+from .schedule import ComputedItem, compute_schedule, load_schedule
+
+UTC = dt.timezone.utc
+
+# reminder statuses
+PENDING, CLAIMED, SENT, FAILED, ACKNOWLEDGED, CANCELLED = (
+    "pending", "claimed", "sent", "failed", "acknowledged", "cancelled")
+STATUSES = (PENDING, CLAIMED, SENT, FAILED, ACKNOWLEDGED, CANCELLED)
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Aware datetimes in, aware (UTC) datetimes out; stored as naive UTC."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused (use aware datetimes)")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+metadata = sa.MetaData()
+
+families = sa.Table(
+    "families", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("consent_by", sa.String(200), nullable=False),
+    sa.Column("consent_at", UTCDateTime, nullable=False),
+    sa.Column("consent_version", sa.String(50), nullable=False),
+    sa.Column("consent_channel", sa.String(50)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+children = sa.Table(
+    "children", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("family_id", sa.String(32), sa.ForeignKey("families.id"), nullable=False, index=True),
+    sa.Column("nickname", sa.String(100), nullable=False),
+    sa.Column("birth_date", sa.Date, nullable=False),
+    sa.Column("language", sa.String(8), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("region", sa.String(8), nullable=False),
+    sa.Column("ics_token", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+caregivers = sa.Table(
+    "caregivers", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("family_id", sa.String(32), sa.ForeignKey("families.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(100)),
+    sa.Column("role", sa.String(50), nullable=False),
+    sa.Column("escalation_order", sa.Integer, nullable=False),
+    sa.Column("language", sa.String(8), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("chat_sender_id", sa.String(200), index=True),
+    sa.Column("chat_channel", sa.String(100)),
+    sa.Column("phone", sa.String(20), index=True),
+    sa.Column("preferred_channel", sa.String(10)),
+    sa.Column("quiet_start", sa.String(5), nullable=False),
+    sa.Column("quiet_end", sa.String(5), nullable=False),
+    sa.Column("opted_out", sa.Boolean, nullable=False, default=False),
+    sa.Column("opted_out_at", UTCDateTime),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+doses = sa.Table(
+    "doses", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("child_id", sa.String(32), sa.ForeignKey("children.id"), nullable=False, index=True),
+    sa.Column("item_id", sa.String(50), nullable=False),
+    sa.Column("given_on", sa.Date, nullable=False),
+    sa.Column("source", sa.String(20), nullable=False),
+    sa.Column("recorded_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("child_id", "item_id", name="uq_dose_child_item"),
+)
+activities = sa.Table(
+    "activities", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("place", sa.String(200), nullable=False),
+    sa.Column("starts_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("capacity", sa.Integer, nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+bookings = sa.Table(
+    "bookings", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("activity_id", sa.String(32), sa.ForeignKey("activities.id"), nullable=False, index=True),
+    sa.Column("caregiver_id", sa.String(32), sa.ForeignKey("caregivers.id"), nullable=False, index=True),
+    sa.Column("child_id", sa.String(32), sa.ForeignKey("children.id")),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("activity_id", "caregiver_id", name="uq_booking"),
+)
+reminders = sa.Table(
+    "reminders", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(20), nullable=False),            # schedule | escalation | activity | reply
+    sa.Column("child_id", sa.String(32), index=True),
+    sa.Column("caregiver_id", sa.String(32), nullable=False, index=True),
+    sa.Column("activity_id", sa.String(32)),
+    sa.Column("channel", sa.String(10), nullable=False),          # chat | sms
+    sa.Column("group_key", sa.String(120), index=True),
+    sa.Column("local_date", sa.Date),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("items_json", sa.Text),                             # JSON [[item_id, due_iso], ...]
+    sa.Column("due_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),    # when the row is next looked at
+    sa.Column("status", sa.String(15), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("claimed_by", sa.String(100)),
+    sa.Column("claim_token", sa.String(40)),
+    sa.Column("lease_expires_at", UTCDateTime),
+    sa.Column("idempotency_key", sa.String(160), nullable=False, unique=True),
+    sa.Column("last_error", sa.Text),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Column("acked_at", UTCDateTime),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_reminders_status_next", "status", "next_attempt_at"),
+)
+confirmations = sa.Table(
+    "pending_confirmations", metadata,
+    sa.Column("caregiver_id", sa.String(32), primary_key=True),
+    sa.Column("child_id", sa.String(32), nullable=False),
+    sa.Column("items_json", sa.Text, nullable=False),             # JSON [item_id, ...]
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class NotFound(Exception):
+    """An id that does not exist."""
+
+
+class Conflict(Exception):
+    """A request that conflicts with the stored state (e.g. activity full)."""
+
+
+def _cg_info(r: Mapping) -> CaregiverInfo:
+    return CaregiverInfo(
+        id=r["id"], order=r["escalation_order"], language=r["language"],
+        quiet_start=planner.parse_hhmm(r["quiet_start"]), quiet_end=planner.parse_hhmm(r["quiet_end"]),
+        opted_out=bool(r["opted_out"]), chat_sender_id=r["chat_sender_id"], chat_channel=r["chat_channel"],
+        phone=r["phone"], preferred_channel=r["preferred_channel"])
+
+
+def _iso(v):
+    if isinstance(v, (dt.datetime, dt.date)):
+        return v.isoformat()
+    return v
+
+
+def row_dict(r) -> Dict[str, Any]:
+    """A result row as a JSON-ready dict."""
+    return {k: _iso(v) for k, v in dict(r._mapping).items()}
+
+
+class Store:
+    """Data access for the reminders service."""
+
+    def __init__(self, database_url: str, send_time: dt.time = dt.time(9, 0),
+                 escalate_after: dt.timedelta = dt.timedelta(hours=24),
+                 activity_offsets: Sequence[dt.timedelta] = (dt.timedelta(days=1), dt.timedelta(hours=1))):
+        self.url = database_url
+        self.is_sqlite = database_url.startswith("sqlite")
+        self.send_time = send_time
+        self.escalate_after = escalate_after
+        self.activity_offsets = tuple(activity_offsets)
+        kw: Dict[str, Any] = {"future": True}
+        if self.is_sqlite:
+            path = database_url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            kw["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        self.engine = sa.create_engine(database_url, **kw)
+        if self.is_sqlite:
+            @event.listens_for(self.engine, "connect")
+            def _connect(dbapi_conn, _rec):  # pragma: no cover - trivial
+                dbapi_conn.isolation_level = None
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.execute("PRAGMA busy_timeout=30000")
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.close()
+
+            @event.listens_for(self.engine, "begin")
+            def _begin(conn):  # pragma: no cover - trivial
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+        metadata.create_all(self.engine)
+        workers = 1 if self.is_sqlite else 8
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="db")
+
+    async def run(self, fn, *args, **kwargs):
+        """Run a blocking store method in the DB thread (one thread on SQLite)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ families / children
+    def create_family(self, consent: Mapping, child: Mapping, cgs: Sequence[Mapping], now: dt.datetime,
+                      doses_given: Sequence[Tuple[str, dt.date]] = ()) -> Dict[str, Any]:
+        """Store a consented family with one child and its caregivers, then plan reminders.
+
+        Inputs must be validated already (see ``api``). Returns ``{family_id, child_id, caregiver_ids}``.
+        """
+        fid, cid = new_id(), new_id()
+        with self.engine.begin() as conn:
+            conn.execute(families.insert().values(
+                id=fid, consent_by=consent["by"], consent_at=now, consent_version=consent["text_version"],
+                consent_channel=consent.get("channel"), created_at=now))
+            conn.execute(children.insert().values(
+                id=cid, family_id=fid, nickname=child["nickname"], birth_date=child["birth_date"],
+                language=child["language"], timezone=child["timezone"], region=child["region"],
+                ics_token=secrets.token_urlsafe(24), created_at=now))
+            cg_ids = [self._insert_caregiver(conn, fid, c, child, order=i, now=now) for i, c in enumerate(cgs)]
+            for item_id, given_on in doses_given:
+                conn.execute(doses.insert().values(child_id=cid, item_id=item_id, given_on=given_on,
+                                                   source="api", recorded_at=now))
+            self._replan(conn, cid, now)
+        return {"family_id": fid, "child_id": cid, "caregiver_ids": cg_ids}
+
+    def _insert_caregiver(self, conn, fid: str, c: Mapping, child: Mapping, order: int, now: dt.datetime) -> str:
+        gid = new_id()
+        conn.execute(caregivers.insert().values(
+            id=gid, family_id=fid, name=c.get("name"), role=c.get("role", "parent"),
+            escalation_order=c.get("order", order), language=c.get("language") or child["language"],
+            timezone=c.get("timezone") or child["timezone"],
+            chat_sender_id=c.get("chat_sender_id"), chat_channel=c.get("chat_channel"),
+            phone=c.get("phone"), preferred_channel=c.get("preferred_channel"),
+            quiet_start=c["quiet_start"], quiet_end=c["quiet_end"], opted_out=False, created_at=now))
+        return gid
+
+    def add_caregiver(self, child_id: str, c: Mapping, now: dt.datetime) -> str:
+        with self.engine.begin() as conn:
+            ch = self._child(conn, child_id)
+            n = conn.execute(sa.select(sa.func.max(caregivers.c.escalation_order))
+                             .where(caregivers.c.family_id == ch["family_id"])).scalar()
+            gid = self._insert_caregiver(conn, ch["family_id"], c, ch, order=(n + 1 if n is not None else 0), now=now)
+            for kid in self._family_child_ids(conn, ch["family_id"]):
+                self._replan(conn, kid, now)
+        return gid
+
+    def _child(self, conn, child_id: str) -> Mapping:
+        r = conn.execute(sa.select(children).where(children.c.id == child_id)).first()
+        if r is None:
+            raise NotFound(f"child {child_id}")
+        return r._mapping
+
+    def _family_child_ids(self, conn, fid: str) -> List[str]:
+        return [r[0] for r in conn.execute(sa.select(children.c.id).where(children.c.family_id == fid))]
+
+    def get_child(self, child_id: str) -> Dict[str, Any]:
+        with self.engine.connect() as conn:
+            ch = dict(self._child(conn, child_id))
+            cgs = [row_dict(r) for r in conn.execute(
+                sa.select(caregivers).where(caregivers.c.family_id == ch["family_id"])
+                .order_by(caregivers.c.escalation_order))]
+            fam = conn.execute(sa.select(families).where(families.c.id == ch["family_id"])).first()
+        out = {k: _iso(v) for k, v in ch.items()}
+        out["caregivers"] = cgs
+        out["consent"] = {"by": fam.consent_by, "at": fam.consent_at.isoformat(), "text_version": fam.consent_version}
+        return out
+
+    def child_schedule(self, child_id: str, now: dt.datetime) -> Tuple[Dict[str, Any], List[ComputedItem]]:
+        """The child row and its computed schedule as of *now* (in the child's time zone)."""
+        with self.engine.connect() as conn:
+            ch = dict(self._child(conn, child_id))
+            given = self._given(conn, child_id)
+        sched = load_schedule(ch["region"])
+        today = now.astimezone(planner.zone(ch["timezone"])).date()
+        return ch, compute_schedule(ch["birth_date"], sched, given, today)
+
+    def _given(self, conn, child_id: str) -> Dict[str, dt.date]:
+        return {r.item_id: r.given_on for r in conn.execute(
+            sa.select(doses.c.item_id, doses.c.given_on).where(doses.c.child_id == child_id))}
+
+    def list_doses(self, child_id: str) -> List[Dict[str, Any]]:
+        with self.engine.connect() as conn:
+            self._child(conn, child_id)
+            return [row_dict(r) for r in conn.execute(
+                sa.select(doses).where(doses.c.child_id == child_id).order_by(doses.c.given_on))]
+
+    def record_dose(self, child_id: str, item_id: str, given_on: dt.date, source: str,
+                    now: dt.datetime) -> Dict[str, Any]:
+        """Record (or correct the date of) a dose, acknowledge reminders about it, replan."""
+        with self.engine.begin() as conn:
+            self._child(conn, child_id)
+            existing = conn.execute(sa.select(doses.c.id).where(
+                (doses.c.child_id == child_id) & (doses.c.item_id == item_id))).first()
+            if existing:
+                conn.execute(doses.update().where(doses.c.id == existing.id).values(
+                    given_on=given_on, source=source, recorded_at=now))
+                created = False
+            else:
+                conn.execute(doses.insert().values(child_id=child_id, item_id=item_id, given_on=given_on,
+                                                   source=source, recorded_at=now))
+                created = True
+            # a dose given acknowledges the sent reminders that mentioned it
+            for r in conn.execute(sa.select(reminders.c.id, reminders.c.items_json, reminders.c.group_key).where(
+                    (reminders.c.child_id == child_id) & (reminders.c.status == SENT))).fetchall():
+                if r.items_json and any(i[0] == item_id for i in json.loads(r.items_json)):
+                    self._ack_groups(conn, [r.group_key], now)
+            self._replan(conn, child_id, now)
+        return {"child_id": child_id, "item_id": item_id, "given_on": given_on.isoformat(), "created": created}
+
+    # ------------------------------------------------------------------ planning
+    def _caregiver_infos(self, conn, fid: str) -> List[CaregiverInfo]:
+        return [_cg_info(r._mapping) for r in conn.execute(
+            sa.select(caregivers).where(caregivers.c.family_id == fid))]
+
+    def _replan(self, conn, child_id: str, now: dt.datetime) -> Dict[str, int]:
+        """Recompute a child's schedule reminder rows (idempotent; never duplicates)."""
+        ch = self._child(conn, child_id)
+        sched = load_schedule(ch["region"])
+        tz = ch["timezone"]
+        today = now.astimezone(planner.zone(tz)).date()
+        computed = compute_schedule(ch["birth_date"], sched, self._given(conn, child_id), today)
+        existing = conn.execute(sa.select(
+            reminders.c.id, reminders.c.idempotency_key, reminders.c.status, reminders.c.items_json,
+            reminders.c.body, reminders.c.due_at, reminders.c.attempts, reminders.c.caregiver_id).where(
+            (reminders.c.child_id == child_id) & (reminders.c.kind == "schedule"))).fetchall()
+        already = set()
+        for r in existing:
+            if r.status in (CLAIMED, SENT, ACKNOWLEDGED) and r.items_json:
+                already.update((i, d) for i, d in json.loads(r.items_json))
+        cg_infos = self._caregiver_infos(conn, ch["family_id"])
+        planned = planner.plan_child(child_id, ch["nickname"], tz, ch["birth_date"], computed, cg_infos,
+                                     sched, now, self.send_time, already)
+        by_key = {r.idempotency_key: r for r in existing}
+        new_rows, stats = [], {"inserted": 0, "updated": 0, "cancelled": 0}
+        keys = set()
+        for p in planned:
+            keys.add(p.idempotency_key)
+            r = by_key.get(p.idempotency_key)
+            items_json = json.dumps(p.items)
+            if r is None:
+                new_rows.append(self._row(p, now))
+            elif r.status == PENDING and (r.items_json != items_json or r.body != p.body or r.due_at != p.due_at):
+                vals = dict(items_json=items_json, body=p.body, due_at=p.due_at, updated_at=now)
+                if r.attempts == 0:
+                    vals["next_attempt_at"] = p.due_at
+                conn.execute(reminders.update().where(reminders.c.id == r.id).values(**vals))
+                stats["updated"] += 1
+            elif r.status == CANCELLED:
+                conn.execute(reminders.update().where(reminders.c.id == r.id).values(
+                    status=PENDING, items_json=items_json, body=p.body, due_at=p.due_at, next_attempt_at=p.due_at,
+                    attempts=0, last_error=None, updated_at=now))
+                stats["updated"] += 1
+        stale = [r.id for r in existing if r.status == PENDING and r.idempotency_key not in keys]
+        if stale:
+            conn.execute(reminders.update().where(reminders.c.id.in_(stale)).values(
+                status=CANCELLED, last_error="replanned", updated_at=now))
+            stats["cancelled"] = len(stale)
+        if new_rows:
+            conn.execute(reminders.insert(), new_rows)
+            stats["inserted"] = len(new_rows)
+        return stats
+
+    @staticmethod
+    def _row(p: PlannedReminder, now: dt.datetime) -> Dict[str, Any]:
+        return dict(kind=p.kind, child_id=p.child_id, caregiver_id=p.caregiver_id, activity_id=p.activity_id,
+                    channel=p.channel, group_key=p.group_key, local_date=p.local_date, body=p.body,
+                    items_json=json.dumps(p.items), due_at=p.due_at, next_attempt_at=p.due_at, status=PENDING,
+                    attempts=0, idempotency_key=p.idempotency_key, created_at=now, updated_at=now,
+                    claimed_by=None, claim_token=None, lease_expires_at=None, last_error=None,
+                    sent_at=None, acked_at=None)
+
+    def replan_child(self, child_id: str, now: dt.datetime) -> Dict[str, int]:
+        with self.engine.begin() as conn:
+            return self._replan(conn, child_id, now)
+
+    def bulk_create(self, families_data: Sequence[Mapping], now: dt.datetime) -> int:
+        """Fast path for many NEW families (benchmark/import): batched inserts, same planner.
+
+        Each entry: ``{consent, child, caregivers}`` already validated. Returns reminder rows inserted.
+        """
+        fam_rows, child_rows, cg_rows, rem_rows = [], [], [], []
+        for f in families_data:
+            fid, cid = new_id(), new_id()
+            ch = f["child"]
+            fam_rows.append(dict(id=fid, consent_by=f["consent"]["by"], consent_at=now,
+                                 consent_version=f["consent"]["text_version"], consent_channel="import",
+                                 created_at=now))
+            child_rows.append(dict(id=cid, family_id=fid, nickname=ch["nickname"], birth_date=ch["birth_date"],
+                                   language=ch["language"], timezone=ch["timezone"], region=ch["region"],
+                                   ics_token=secrets.token_urlsafe(24), created_at=now))
+            infos = []
+            for i, c in enumerate(f["caregivers"]):
+                gid = new_id()
+                row = dict(id=gid, family_id=fid, name=c.get("name"), role=c.get("role", "parent"),
+                           escalation_order=i, language=c.get("language") or ch["language"],
+                           timezone=ch["timezone"], chat_sender_id=c.get("chat_sender_id"),
+                           chat_channel=c.get("chat_channel"), phone=c.get("phone"),
+                           preferred_channel=c.get("preferred_channel"), quiet_start=c["quiet_start"],
+                           quiet_end=c["quiet_end"], opted_out=False, opted_out_at=None, created_at=now)
+                cg_rows.append(row)
+                infos.append(_cg_info(row))
+            sched = load_schedule(ch["region"])
+            today = now.astimezone(planner.zone(ch["timezone"])).date()
+            computed = compute_schedule(ch["birth_date"], sched, {}, today)
+            for p in planner.plan_child(cid, ch["nickname"], ch["timezone"], ch["birth_date"], computed, infos,
+                                        sched, now, self.send_time):
+                rem_rows.append(self._row(p, now))
+        with self.engine.begin() as conn:
+            conn.execute(families.insert(), fam_rows)
+            conn.execute(children.insert(), child_rows)
+            conn.execute(caregivers.insert(), cg_rows)
+            if rem_rows:
+                conn.execute(reminders.insert(), rem_rows)
+        return len(rem_rows)
+
+    # ------------------------------------------------------------------ sweep: claim / complete
+    def claim_batch(self, worker: str, now: dt.datetime, lease: dt.timedelta, limit: int) -> List[Dict[str, Any]]:
+        """Atomically claim up to *limit* due rows (pending, or claimed with an expired lease).
+
+        PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED`` so several workers share the table.
+        SQLite: one atomic ``UPDATE ... WHERE id IN (SELECT ... LIMIT n)`` under BEGIN IMMEDIATE.
+        The claim moves ``next_attempt_at`` to the lease expiry, so a dead worker's rows are
+        claimed again once the lease has run out. Returns rows joined with caregiver contacts.
+        """
+        token = uuid.uuid4().hex
+        expires = now + lease
+        with self.engine.begin() as conn:
+            due = (sa.select(reminders.c.id)
+                   .where(reminders.c.status.in_((PENDING, CLAIMED)) & (reminders.c.next_attempt_at <= now))
+                   .order_by(reminders.c.next_attempt_at).limit(limit))
+            if not self.is_sqlite:
+                due = due.with_for_update(skip_locked=True)
+                ids = [r[0] for r in conn.execute(due)]
+                if not ids:
+                    return []
+                cond = reminders.c.id.in_(ids)
+            else:
+                cond = reminders.c.id.in_(due.scalar_subquery())
+            res = conn.execute(reminders.update().where(cond).values(
+                status=CLAIMED, claimed_by=worker, claim_token=token, lease_expires_at=expires,
+                next_attempt_at=expires, updated_at=now))
+            if res.rowcount == 0:
+                return []
+            j = reminders.join(caregivers, caregivers.c.id == reminders.c.caregiver_id)
+            rows = conn.execute(sa.select(
+                reminders.c.id, reminders.c.kind, reminders.c.child_id, reminders.c.caregiver_id,
+                reminders.c.channel, reminders.c.group_key, reminders.c.body, reminders.c.items_json,
+                reminders.c.attempts, reminders.c.idempotency_key, reminders.c.claim_token,
+                reminders.c.activity_id, reminders.c.due_at,
+                caregivers.c.chat_sender_id, caregivers.c.chat_channel, caregivers.c.phone,
+                caregivers.c.opted_out, caregivers.c.quiet_start, caregivers.c.quiet_end,
+                caregivers.c.timezone, caregivers.c.escalation_order, caregivers.c.language,
+                caregivers.c.family_id).select_from(j).where(reminders.c.claim_token == token)).fetchall()
+            out = [dict(r._mapping) for r in rows]
+            esc_groups = {r["group_key"] for r in out if r["kind"] == "escalation"}
+            if esc_groups:
+                acked = {r[0] for r in conn.execute(sa.select(reminders.c.group_key).where(
+                    reminders.c.group_key.in_(esc_groups) & (reminders.c.status == ACKNOWLEDGED)))}
+                for r in out:
+                    r["group_acked"] = r["group_key"] in acked
+        return out
+
+    def complete(self, results: Sequence[Mapping], now: dt.datetime) -> None:
+        """Apply delivery outcomes in one transaction.
+
+        Each result: ``{id, token, outcome: sent|retry|failed|defer|cancel, error?, next_at?}``.
+        Only rows still holding the same claim token are updated.
+        """
+        if not results:
+            return
+        with self.engine.begin() as conn:
+            sent_ids = []
+            for res in results:
+                cond = (reminders.c.id == res["id"]) & (reminders.c.claim_token == res["token"])
+                o = res["outcome"]
+                base = dict(claimed_by=None, claim_token=None, lease_expires_at=None, updated_at=now)
+                if o == "sent":
+                    vals = dict(base, status=SENT, sent_at=now, attempts=reminders.c.attempts + 1, last_error=None)
+                    sent_ids.append(res["id"])
+                elif o == "retry":
+                    vals = dict(base, status=PENDING, attempts=reminders.c.attempts + 1,
+                                next_attempt_at=res["next_at"], last_error=res.get("error"))
+                elif o == "failed":
+                    vals = dict(base, status=FAILED, attempts=reminders.c.attempts + 1, last_error=res.get("error"))
+                elif o == "defer":
+                    vals = dict(base, status=PENDING, next_attempt_at=res["next_at"])
+                elif o == "cancel":
+                    vals = dict(base, status=CANCELLED, last_error=res.get("error"))
+                else:  # pragma: no cover
+                    raise ValueError(o)
+                conn.execute(reminders.update().where(cond).values(**vals))
+            if sent_ids:
+                self._schedule_escalations(conn, sent_ids, now)
+
+    def _schedule_escalations(self, conn, sent_ids: Sequence[int], now: dt.datetime) -> None:
+        """After a vaccination reminder is sent: plan the same message to the next caregiver."""
+        rows = conn.execute(sa.select(
+            reminders.c.id, reminders.c.kind, reminders.c.child_id, reminders.c.caregiver_id, reminders.c.items_json,
+            reminders.c.group_key, reminders.c.local_date).where(
+            reminders.c.id.in_(sent_ids) & reminders.c.kind.in_(("schedule", "escalation")))).fetchall()
+        for r in rows:
+            if not r.child_id or not r.items_json:
+                continue
+            items = json.loads(r.items_json)
+            ch = conn.execute(sa.select(children).where(children.c.id == r.child_id)).first()
+            if ch is None:
+                continue
+            sched = load_schedule(ch.region)
+            vacc = [(i, d) for i, d in items if i in sched.by_id and sched.by_id[i].kind == "vaccine"]
+            if not vacc:
+                continue
+            cgs = self._caregiver_infos(conn, ch.family_id)
+            cur = next((c for c in cgs if c.id == r.caregiver_id), None)
+            if cur is None:
+                continue
+            nxt = planner.next_caregiver(cgs, cur.order)
+            if nxt is None:
+                continue
+            today = now.astimezone(planner.zone(ch.timezone)).date()
+            comp = [ComputedItem(sched.by_id[i], "due", dt.date.fromisoformat(d)) for i, d in vacc]
+            body = planner.render_message(ch.nickname, nxt.language, r.local_date or today, today, comp, sched,
+                                          nxt.channel(), escalation=True)
+            due = planner.next_allowed(now + self.escalate_after, ch.timezone, nxt.quiet_start, nxt.quiet_end)
+            p = PlannedReminder(kind="escalation", child_id=r.child_id, caregiver_id=nxt.id, channel=nxt.channel(),
+                                local_date=r.local_date, due_at=due, body=body, items=tuple(map(tuple, vacc)),
+                                idempotency_key=f"esc:{r.group_key}:{nxt.id}", group_key=r.group_key)
+            self._insert_ignore(conn, [self._row(p, now)])
+
+    def _insert_ignore(self, conn, rows: List[Dict[str, Any]]) -> int:
+        if not rows:
+            return 0
+        if self.is_sqlite:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        stmt = dialect_insert(reminders).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        return conn.execute(stmt, rows).rowcount
+
+    def add_reply(self, caregiver_id: str, channel: str, body: str, key: str, now: dt.datetime) -> None:
+        """Queue a direct reply (confirmation question, opt-out confirmation) due now.
+
+        Replies answer a message the caregiver has just sent, so they are exempt from quiet
+        hours and from the opted-out flag (the opt-out confirmation must reach them).
+        """
+        p = PlannedReminder(kind="reply", child_id=None, caregiver_id=caregiver_id, channel=channel,
+                            local_date=None, due_at=now, body=body, items=(), idempotency_key=key,
+                            group_key=None)
+        with self.engine.begin() as conn:
+            self._insert_ignore(conn, [self._row(p, now)])
+
+    # ------------------------------------------------------------------ acknowledgements / opt-out
+    def _ack_groups(self, conn, groups: Iterable[str], now: dt.datetime) -> int:
+        groups = [g for g in set(groups) if g]
+        if not groups:
+            return 0
+        n = conn.execute(reminders.update().where(
+            reminders.c.group_key.in_(groups) & (reminders.c.status == SENT)).values(
+            status=ACKNOWLEDGED, acked_at=now, updated_at=now)).rowcount
+        conn.execute(reminders.update().where(
+            reminders.c.group_key.in_(groups) & (reminders.c.kind == "escalation")
+            & (reminders.c.status == PENDING)).values(status=CANCELLED, last_error="acknowledged", updated_at=now))
+        return n
+
+    def acknowledge(self, caregiver_id: str, now: dt.datetime, within: dt.timedelta = dt.timedelta(days=7)) -> int:
+        """Acknowledge the reminders recently sent to a caregiver (and cancel pending escalations)."""
+        with self.engine.begin() as conn:
+            groups = [r[0] for r in conn.execute(sa.select(reminders.c.group_key).where(
+                (reminders.c.caregiver_id == caregiver_id) & (reminders.c.status == SENT)
+                & (reminders.c.kind != "reply") & (reminders.c.sent_at >= now - within)))]
+            return self._ack_groups(conn, groups, now)
+
+    def last_vaccine_reminder(self, caregiver_id: str, now: dt.datetime,
+                              within: dt.timedelta = dt.timedelta(days=30)) -> Optional[Dict[str, Any]]:
+        """The most recent sent/acknowledged schedule reminder with vaccine items for a caregiver."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(reminders.c.id, reminders.c.child_id, reminders.c.items_json).where(
+                (reminders.c.caregiver_id == caregiver_id) & reminders.c.status.in_((SENT, ACKNOWLEDGED))
+                & reminders.c.kind.in_(("schedule", "escalation")) & (reminders.c.sent_at >= now - within))
+                .order_by(reminders.c.sent_at.desc(), reminders.c.id.desc()).limit(5)).fetchall()
+            for r in rows:
+                ch = conn.execute(sa.select(children.c.region).where(children.c.id == r.child_id)).first()
+                if ch is None:
+                    continue
+                sched = load_schedule(ch.region)
+                vacc = [i for i, _ in json.loads(r.items_json or "[]") if i in sched.by_id and sched.by_id[i].kind == "vaccine"]
+                given = self._given(conn, r.child_id)
+                vacc = [i for i in vacc if i not in given]
+                if vacc:
+                    return {"reminder_id": r.id, "child_id": r.child_id, "items": vacc}
+        return None
+
+    def set_confirmation(self, caregiver_id: str, child_id: str, items: Sequence[str], expires: dt.datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(confirmations.delete().where(confirmations.c.caregiver_id == caregiver_id))
+            conn.execute(confirmations.insert().values(caregiver_id=caregiver_id, child_id=child_id,
+                                                       items_json=json.dumps(list(items)), expires_at=expires))
+
+    def pop_confirmation(self, caregiver_id: str, now: dt.datetime) -> Optional[Dict[str, Any]]:
+        with self.engine.begin() as conn:
+            r = conn.execute(sa.select(confirmations).where(confirmations.c.caregiver_id == caregiver_id)).first()
+            if r is None:
+                return None
+            conn.execute(confirmations.delete().where(confirmations.c.caregiver_id == caregiver_id))
+            if r.expires_at < now:
+                return None
+            return {"child_id": r.child_id, "items": json.loads(r.items_json)}
+
+    def opt_out(self, caregiver_id: str, now: dt.datetime) -> Dict[str, Any]:
+        """Stop everything for a caregiver at once: flag, cancel pending rows, replan the family."""
+        with self.engine.begin() as conn:
+            cg = conn.execute(sa.select(caregivers).where(caregivers.c.id == caregiver_id)).first()
+            if cg is None:
+                raise NotFound(f"caregiver {caregiver_id}")
+            conn.execute(caregivers.update().where(caregivers.c.id == caregiver_id).values(
+                opted_out=True, opted_out_at=now))
+            n = conn.execute(reminders.update().where(
+                (reminders.c.caregiver_id == caregiver_id) & reminders.c.status.in_((PENDING,))
+                & (reminders.c.kind != "reply")).values(
+                status=CANCELLED, last_error="opted_out", updated_at=now)).rowcount
+            conn.execute(confirmations.delete().where(confirmations.c.caregiver_id == caregiver_id))
+            for kid in self._family_child_ids(conn, cg.family_id):
+                self._replan(conn, kid, now)
+        return {"caregiver_id": caregiver_id, "cancelled": n, "opted_out": True}
+
+    def caregivers_by(self, *, phone: Optional[str] = None, sender_id: Optional[str] = None) -> List[Dict[str, Any]]:
+        with self.engine.connect() as conn:
+            q = sa.select(caregivers)
+            q = q.where(caregivers.c.phone == phone) if phone else q.where(caregivers.c.chat_sender_id == sender_id)
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def get_caregiver(self, caregiver_id: str) -> Dict[str, Any]:
+        with self.engine.connect() as conn:
+            r = conn.execute(sa.select(caregivers).where(caregivers.c.id == caregiver_id)).first()
+            if r is None:
+                raise NotFound(f"caregiver {caregiver_id}")
+            return dict(r._mapping)
+
+    def family_children(self, family_id: str) -> List[Dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                sa.select(children).where(children.c.family_id == family_id).order_by(children.c.created_at))]
+
+    # ------------------------------------------------------------------ activities / bookings
+    def create_activity(self, data: Mapping, now: dt.datetime) -> Dict[str, Any]:
+        aid = new_id()
+        with self.engine.begin() as conn:
+            conn.execute(activities.insert().values(id=aid, created_at=now, **data))
+            return row_dict(conn.execute(sa.select(activities).where(activities.c.id == aid)).first())
+
+    def list_activities(self, now: dt.datetime, include_past: bool = False) -> List[Dict[str, Any]]:
+        with self.engine.connect() as conn:
+            counts = dict(conn.execute(sa.select(bookings.c.activity_id, sa.func.count())
+                                       .group_by(bookings.c.activity_id)).fetchall())
+            q = sa.select(activities).order_by(activities.c.starts_at)
+            if not include_past:
+                q = q.where(activities.c.starts_at >= now)
+            out = []
+            for r in conn.execute(q):
+                d = row_dict(r)
+                d["booked"] = counts.get(r.id, 0)
+                d["remaining"] = r.capacity - d["booked"]
+                out.append(d)
+            return out
+
+    def book(self, activity_id: str, caregiver_id: str, child_id: Optional[str], now: dt.datetime) -> Dict[str, Any]:
+        """Book an activity (capacity enforced atomically) and plan its reminders."""
+        with self.engine.begin() as conn:
+            q = sa.select(activities).where(activities.c.id == activity_id)
+            if not self.is_sqlite:
+                q = q.with_for_update()
+            act = conn.execute(q).first()
+            if act is None:
+                raise NotFound(f"activity {activity_id}")
+            cg = conn.execute(sa.select(caregivers).where(caregivers.c.id == caregiver_id)).first()
+            if cg is None:
+                raise NotFound(f"caregiver {caregiver_id}")
+            if child_id is not None:
+                ch = conn.execute(sa.select(children.c.family_id).where(children.c.id == child_id)).first()
+                if ch is None or ch.family_id != cg.family_id:
+                    raise NotFound(f"child {child_id}")
+            if act.starts_at <= now:
+                raise Conflict("activity_started")
+            dup = conn.execute(sa.select(bookings.c.id).where(
+                (bookings.c.activity_id == activity_id) & (bookings.c.caregiver_id == caregiver_id))).first()
+            if dup:
+                raise Conflict("already_booked")
+            n = conn.execute(sa.select(sa.func.count()).select_from(bookings)
+                             .where(bookings.c.activity_id == activity_id)).scalar()
+            if n >= act.capacity:
+                raise Conflict("activity_full")
+            bid = new_id()
+            conn.execute(bookings.insert().values(id=bid, activity_id=activity_id, caregiver_id=caregiver_id,
+                                                  child_id=child_id, created_at=now))
+            planned = planner.plan_activity(bid, activity_id, act.title, act.place, act.starts_at,
+                                            _cg_info(cg._mapping), cg.timezone, now, self.activity_offsets, child_id)
+            self._insert_ignore(conn, [self._row(p, now) for p in planned])
+        return {"id": bid, "activity_id": activity_id, "caregiver_id": caregiver_id, "child_id": child_id,
+                "reminders": [p.due_at.isoformat() for p in planned]}
+
+    # ------------------------------------------------------------------ listing / metrics
+    def list_reminders(self, *, child_id: Optional[str] = None, status: Optional[str] = None,
+                       limit: int = 100) -> List[Dict[str, Any]]:
+        with self.engine.connect() as conn:
+            q = sa.select(reminders)
+            if child_id:
+                self._child(conn, child_id)
+                q = q.where(reminders.c.child_id == child_id)
+            if status:
+                q = q.where(reminders.c.status == status)
+            q = q.order_by(reminders.c.due_at, reminders.c.id).limit(limit)
+            out = []
+            for r in conn.execute(q):
+                d = row_dict(r)
+                d["items"] = json.loads(d.pop("items_json") or "[]")
+                d.pop("claim_token", None)
+                out.append(d)
+            return out
+
+    def counts_by_status(self) -> Dict[str, int]:
+        with self.engine.connect() as conn:
+            got = dict(conn.execute(sa.select(reminders.c.status, sa.func.count()).group_by(reminders.c.status)).fetchall())
+        return {s: int(got.get(s, 0)) for s in STATUSES}
+
+    def ping(self) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.text("SELECT 1")).scalar() == 1
+
+    # ------------------------------------------------------------------ privacy: export / delete
+    def export_family(self, family_id: str) -> Dict[str, Any]:
+        """Everything stored about a family, as JSON-ready dicts."""
+        with self.engine.connect() as conn:
+            fam = conn.execute(sa.select(families).where(families.c.id == family_id)).first()
+            if fam is None:
+                raise NotFound(f"family {family_id}")
+            kids = [row_dict(r) for r in conn.execute(sa.select(children).where(children.c.family_id == family_id))]
+            cgs = [row_dict(r) for r in conn.execute(sa.select(caregivers).where(caregivers.c.family_id == family_id))]
+            kid_ids = [k["id"] for k in kids]
+            cg_ids = [c["id"] for c in cgs]
+            ds = [row_dict(r) for r in conn.execute(sa.select(doses).where(doses.c.child_id.in_(kid_ids)))]
+            bk = [row_dict(r) for r in conn.execute(sa.select(bookings).where(bookings.c.caregiver_id.in_(cg_ids)))]
+            rem = [row_dict(r) for r in conn.execute(sa.select(reminders).where(
+                reminders.c.child_id.in_(kid_ids) | reminders.c.caregiver_id.in_(cg_ids)).order_by(reminders.c.id))]
+            for r in rem:
+                r.pop("claim_token", None)
+        return {"family": row_dict(fam), "children": kids, "caregivers": cgs, "doses": ds,
+                "bookings": bk, "reminders": rem}
+
+    def delete_family(self, family_id: str) -> Dict[str, int]:
+        """Hard-delete every row of a family."""
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(families.c.id).where(families.c.id == family_id)).first() is None:
+                raise NotFound(f"family {family_id}")
+            kid_ids = self._family_child_ids(conn, family_id)
+            cg_ids = [r[0] for r in conn.execute(sa.select(caregivers.c.id).where(caregivers.c.family_id == family_id))]
+            counts = {}
+            counts["reminders"] = conn.execute(reminders.delete().where(
+                reminders.c.child_id.in_(kid_ids) | reminders.c.caregiver_id.in_(cg_ids))).rowcount
+            conn.execute(confirmations.delete().where(confirmations.c.caregiver_id.in_(cg_ids)))
+            counts["bookings"] = conn.execute(bookings.delete().where(
+                bookings.c.caregiver_id.in_(cg_ids) | bookings.c.child_id.in_(kid_ids))).rowcount
+            counts["doses"] = conn.execute(doses.delete().where(doses.c.child_id.in_(kid_ids))).rowcount
+            counts["caregivers"] = conn.execute(caregivers.delete().where(caregivers.c.family_id == family_id)).rowcount
+            counts["children"] = conn.execute(children.delete().where(children.c.family_id == family_id)).rowcount
+            counts["families"] = conn.execute(families.delete().where(families.c.id == family_id)).rowcount
+        return counts
+
+    def table_counts(self) -> Dict[str, int]:
+        with self.engine.connect() as conn:
+            return {t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar()
+                    for t in metadata.sorted_tables}
