@@ -1,0 +1,85 @@
+"""Custom actions, run the way the action server runs them."""
+import asyncio
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.actions.conversation import ActionDeliverReminder, ActionRepeat, ActionSlower, previous_bot_turn
+from bot.actions.fallback import ActionDefaultFallback
+from bot.actions.handoff import ActionHandoff
+from bot.actions.language import ActionSwitchLanguage
+
+
+def tracker(events, slots=None, text="", entities=None):
+    return Tracker(
+        sender_id="u1",
+        slots={"language": "zh", **(slots or {})},
+        latest_message={"text": text, "intent": {"name": "x"}, "entities": entities or []},
+        events=events,
+        paused=False,
+        followup_action=None,
+        active_loop={},
+        latest_action_name="action_listen",
+    )
+
+
+def run(action, t):
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(action.run(dispatcher, t, {}))
+    return dispatcher.messages, events
+
+
+CONVERSATION = [
+    {"event": "user", "text": "宝宝发烧怎么办"},
+    {"event": "bot", "text": "第一段", "data": {}},
+    {"event": "bot", "text": "请选择", "data": {"buttons": [{"title": "是", "payload": "/affirm"}]}},
+    {"event": "action", "name": "action_listen"},
+    {"event": "user", "text": "再说一遍"},
+]
+
+
+def test_previous_bot_turn_is_between_the_last_two_user_messages():
+    assert [e["text"] for e in previous_bot_turn(CONVERSATION)] == ["第一段", "请选择"]
+
+
+def test_repeat_replays_text_and_buttons():
+    messages, events = run(ActionRepeat(), tracker(CONVERSATION))
+    assert [m["text"] for m in messages] == ["第一段", "请选择"]
+    assert messages[1]["buttons"][0]["payload"] == "/affirm"
+    assert events == []
+
+
+def test_repeat_with_nothing_said_yet_answers_in_english():
+    messages, _ = run(ActionRepeat(), tracker([{"event": "user", "text": "repeat"}], {"language": "en"}))
+    assert "haven't said anything" in messages[0]["text"]
+
+
+def test_slower_sets_rate_and_repeats():
+    messages, events = run(ActionSlower(), tracker(CONVERSATION))
+    assert [m["text"] for m in messages] == ["第一段", "请选择"]
+    assert {"event": "slot", "name": "speech_rate", "value": "slow"} in [
+        {k: e.get(k) for k in ("event", "name", "value")} for e in events
+    ]
+
+
+def test_switch_language_to_english_from_chinese_request():
+    _, events = run(ActionSwitchLanguage(), tracker([], {"language": "zh"}, text="说英语"))
+    assert events[0]["name"] == "language" and events[0]["value"] == "en"
+
+
+def test_fallback_reverts_the_message_and_answers_in_language():
+    messages, events = run(ActionDefaultFallback(), tracker([], {"language": "en"}))
+    assert "rephrase" in messages[0]["text"]
+    assert events[0]["event"] == "rewind"
+
+
+def test_handoff_mentions_hotline_and_emergency(monkeypatch):
+    monkeypatch.setenv("HOTLINE_NUMBER", "400-000-0000")
+    messages, _ = run(ActionHandoff(), tracker([]))
+    assert "400-000-0000" in messages[0]["text"] and "120" in messages[0]["text"]
+
+
+def test_deliver_reminder_says_the_pushed_text():
+    entities = [{"entity": "reminder_text", "value": "明天该打百白破第二针了"}]
+    messages, _ = run(ActionDeliverReminder(), tracker([], entities=entities))
+    assert messages[0]["text"] == "明天该打百白破第二针了"

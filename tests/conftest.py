@@ -1,0 +1,64 @@
+"""Shared fixtures: a real Rasa + action server stack on free loopback ports.
+
+Starting Rasa takes tens of seconds, so the stack is session-scoped and
+shared by every test that needs it (`rasa_stack`).
+"""
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RasaStack:
+    """Addresses and secrets of a running test stack."""
+
+    url: str
+    actions_url: str
+    token: str
+    var_dir: Path
+    env: Dict[str, str]
+
+    @property
+    def rest(self) -> str:
+        return f"{self.url}/webhooks/rest/webhook"
+
+
+@pytest.fixture(scope="session")
+def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
+    """Rasa (trained model of the current inputs) and the action server."""
+    from launcher.model import latest_model
+    from launcher.processes import Ports, base_environment, stack
+    from launcher.supervisor import Supervisor
+
+    model = latest_model()
+    if model is None:
+        pytest.fail("No trained model for the current inputs: run `make train` (make test does).")
+    var_dir = tmp_path_factory.mktemp("var")
+    ports = Ports(rasa=free_port(), actions=free_port(), knowledge_base=free_port(), reminders=free_port())
+    secrets = {"RASA_AUTH_TOKEN": "test-token"}
+    specs = [s for s in stack(model, ports, secrets) if s.name in ("actions", "rasa")]
+    env = base_environment(ports, secrets, var_dir)
+    with Supervisor(specs, env, var_dir / "log"):
+        yield RasaStack(
+            url=f"http://127.0.0.1:{ports.rasa}",
+            actions_url=f"http://127.0.0.1:{ports.actions}",
+            token=secrets["RASA_AUTH_TOKEN"],
+            var_dir=var_dir,
+            env=env,
+        )
