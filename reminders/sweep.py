@@ -1,0 +1,115 @@
+"""The sweep: ONE APScheduler interval job per worker claims due rows in batches and delivers
+them with bounded concurrency. Never one APScheduler job per reminder."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import random
+import time
+from typing import Any, Dict, List, Mapping, Optional
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from . import planner
+from .delivery import Deliverer
+from .metrics import Metrics
+from .store import Store
+
+log = logging.getLogger("reminders.sweep")
+
+SWEEP_JOB_ID = "reminders-sweep"
+
+
+class Sweeper:
+    def __init__(self, store: Store, deliverer: Deliverer, clock, metrics: Metrics, worker_id: str, *,
+                 batch_size: int = 200, concurrency: int = 50, lease: dt.timedelta = dt.timedelta(seconds=120),
+                 max_attempts: int = 6, backoff_base: float = 30.0, backoff_cap: float = 3600.0,
+                 max_sweep_seconds: float = 30.0, rng: Optional[random.Random] = None):
+        self.store, self.deliverer, self.clock, self.metrics = store, deliverer, clock, metrics
+        self.worker_id = worker_id
+        self.batch_size, self.lease, self.max_attempts = batch_size, lease, max_attempts
+        self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
+        self.max_sweep_seconds = max_sweep_seconds
+        self.sem = asyncio.Semaphore(concurrency)
+        self.rng = rng or random.Random()
+        self._lock = asyncio.Lock()
+        self.scheduler: Optional[AsyncIOScheduler] = None
+
+    def start(self, interval: float, misfire_grace_time: int) -> AsyncIOScheduler:
+        """Start an AsyncIOScheduler with the single sweep job (call inside the running loop)."""
+        self.scheduler = AsyncIOScheduler(job_defaults={
+            "coalesce": True, "max_instances": 1, "misfire_grace_time": misfire_grace_time})
+        self.scheduler.add_job(self.sweep, "interval", seconds=interval, id=SWEEP_JOB_ID,
+                               next_run_time=dt.datetime.now(dt.timezone.utc), replace_existing=True)
+        self.scheduler.start()
+        return self.scheduler
+
+    def kick(self) -> None:
+        """Run the sweep job as soon as possible (e.g. after queuing a reply)."""
+        if self.scheduler is not None and self.scheduler.running:
+            job = self.scheduler.get_job(SWEEP_JOB_ID)
+            if job is not None:
+                job.modify(next_run_time=dt.datetime.now(dt.timezone.utc))
+
+    def shutdown(self) -> None:
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    async def sweep(self) -> int:
+        """One sweep run: claim and deliver batches until nothing is due (or the time budget ends)."""
+        if self._lock.locked():
+            return 0
+        async with self._lock:
+            t0 = time.perf_counter()
+            total = 0
+            try:
+                while True:
+                    n = await self._one_batch()
+                    total += n
+                    if n < self.batch_size or time.perf_counter() - t0 > self.max_sweep_seconds:
+                        break
+            except Exception:  # keep the job alive; rows stay claimed until their lease expires
+                log.exception("sweep failed")
+            self.metrics.sweep(time.perf_counter() - t0, total)
+            return total
+
+    async def _one_batch(self) -> int:
+        now = self.clock.now()
+        rows = await self.store.run(self.store.claim_batch, self.worker_id, now, self.lease, self.batch_size)
+        if not rows:
+            return 0
+        results = await asyncio.gather(*(self._process(r) for r in rows))
+        await self.store.run(self.store.complete, results, self.clock.now())
+        return len(rows)
+
+    async def _process(self, row: Mapping[str, Any]) -> Dict[str, Any]:
+        base = {"id": row["id"], "token": row["claim_token"]}
+        ch = row["channel"]
+        if row["kind"] != "reply":
+            if row["opted_out"]:
+                self.metrics.delivery(ch, "cancelled")
+                return {**base, "outcome": "cancel", "error": "opted_out"}
+            if row["kind"] == "escalation" and row.get("group_acked"):
+                self.metrics.delivery(ch, "cancelled")
+                return {**base, "outcome": "cancel", "error": "acknowledged"}
+            now = self.clock.now()
+            qs, qe = planner.parse_hhmm(row["quiet_start"]), planner.parse_hhmm(row["quiet_end"])
+            allowed = planner.next_allowed(now, row["timezone"], qs, qe)
+            if allowed > now:  # never send in quiet hours
+                self.metrics.delivery(ch, "deferred")
+                return {**base, "outcome": "defer", "next_at": allowed}
+        async with self.sem:
+            res = await self.deliverer.deliver(row)
+        attempts = int(row["attempts"] or 0) + 1
+        if res.outcome == "retry" and attempts >= self.max_attempts:
+            self.metrics.delivery(ch, "failed")
+            return {**base, "outcome": "failed", "error": f"gave up after {attempts} attempts: {res.error}"}
+        self.metrics.delivery(ch, res.outcome)
+        if res.outcome == "retry":
+            delay = planner.backoff_delay(attempts, self.backoff_base, self.backoff_cap, self.rng.random())
+            return {**base, "outcome": "retry", "error": res.error,
+                    "next_at": self.clock.now() + dt.timedelta(seconds=delay)}
+        if res.outcome == "failed":
+            return {**base, "outcome": "failed", "error": res.error}
+        return {**base, "outcome": "sent"}
