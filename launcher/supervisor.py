@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -13,6 +14,13 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, TextIO
 
 from launcher.processes import ROOT, ProcessSpec
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now (for tests and benchmarks)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 class StartupError(RuntimeError):
