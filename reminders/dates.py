@@ -119,7 +119,7 @@ def _ambiguous(cands: List[dt.date], today: dt.date, max_years: int) -> DatePars
 
 
 _NUM = r"[0-9〇零○一二两三四五六七八九十]+"
-_RE_CN_FULL = re.compile(rf"(?P<rel>去年|今年|前年|大前年)?(?:(?P<y>{_NUM})年)?(?P<m>{_NUM})月(?P<d>{_NUM})[日号號]?")
+_RE_CN_FULL = re.compile(rf"(?P<rel>去年|今年|前年|大前年|明年)?(?:(?P<y>{_NUM})年)?(?P<m>{_NUM})月(?P<d>{_NUM})[日号號]?")
 _RE_ISO = re.compile(r"(?<!\d)(\d{4})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{1,2})(?!\d)")
 _RE_DMY_NUM = re.compile(r"(?<!\d)(\d{1,2})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{4})(?!\d)")
 _RE_MDY = re.compile(r"\b([a-z]+)\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\b")
@@ -149,7 +149,7 @@ def parse_birth_date(text: str, today: dt.date, max_years: int = 6) -> DateParse
             if y < 100:
                 y = 2000 + y if 2000 + y <= today.year else 1900 + y
         elif rel:
-            y = today.year - {"今年": 0, "去年": 1, "前年": 2, "大前年": 3}[rel]
+            y = today.year - {"今年": 0, "去年": 1, "前年": 2, "大前年": 3, "明年": -1}[rel]
         else:
             d = _safe_date(today.year, month, day)
             if d is None:
