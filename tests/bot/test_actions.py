@@ -83,3 +83,20 @@ def test_deliver_reminder_says_the_pushed_text():
     entities = [{"entity": "reminder_text", "value": "明天该打百白破第二针了"}]
     messages, _ = run(ActionDeliverReminder(), tracker([], entities=entities))
     assert messages[0]["text"] == "明天该打百白破第二针了"
+
+
+def test_out_of_scope_declines_first_then_hands_over():
+    from bot.actions.out_of_scope import ActionOutOfScope
+
+    first = [{"event": "user", "text": "今天股票涨了没"}]
+    messages, events = run(ActionOutOfScope(), tracker(first))
+    assert "帮不上" in messages[0]["text"] and events == []
+    again = first + [
+        {"event": "action", "name": "action_out_of_scope"},
+        {"event": "bot", "text": "抱歉"},
+        {"event": "action", "name": "action_listen"},
+        {"event": "user", "text": "我就要问股票"},
+    ]
+    messages, events = run(ActionOutOfScope(), tracker(again))
+    assert messages == []
+    assert events[0]["event"] == "followup" and events[0]["name"] == "action_handoff"
