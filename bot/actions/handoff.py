@@ -214,7 +214,7 @@ class ActionHandoff(Action):
         dispatcher.utter_message(
             text=messages[language].format(
                 wait=ticket.get("expected_wait_minutes", 5),
-                hotline=ticket.get("hotline_number") or hotline_number(),
+                hotline=hotline_number(),
             )
         )
         return [SlotSet("handoff_ticket_id", str(ticket["ticket_id"])), ConversationPaused()]
