@@ -46,6 +46,7 @@ UNAVAILABLE_MESSAGES = {
 KB_ACTION = "action_answer_question"
 OFFER_RESPONSE = "utter_offer_human"
 OUT_OF_SCOPE_RESPONSE = "utter_out_of_scope"
+OUT_OF_SCOPE_ACTION = "action_out_of_scope"
 _AGE_SLOTS = ("child_age_months", "child_age", "baby_age_months")
 _BIRTH_SLOTS = ("child_birth_date", "child_birthdate", "birth_date")
 _PHONE = re.compile(r"^\+?\d{7,15}$")
@@ -86,30 +87,57 @@ def _said(events: List[Dict[str, Any]], response: str) -> bool:
     return False
 
 
+def _ran(events: List[Dict[str, Any]], action_name: str) -> bool:
+    return any(e.get("event") == "action" and e.get("name") == action_name for e in events)
+
+
+def _decided(events: List[Dict[str, Any]], decision: str) -> bool:
+    """A bot message of the knowledge-base action flagged with this decision
+    (in its metadata or custom payload), if the action flags them."""
+    for event in events:
+        if event.get("event") != "bot":
+            continue
+        data = event.get("data") or {}
+        for source in (event.get("metadata") or {}, data.get("custom") or {}):
+            if isinstance(source, dict) and decision in (source.get("decision"), source.get("kb_decision")):
+                return True
+    return False
+
+
 def detect_trigger(events: List[Dict[str, Any]]) -> Tuple[str, str]:
     """Why the conversation is handed over, and how urgent it is.
 
-    - `urgent`: the knowledge-base action ran in this very turn (it hands
-      over with FollowupAction after urgent advice);
+    - `urgent`: the knowledge-base action ran in this very turn and handed
+      over (it does so with FollowupAction after urgent advice);
     - `low_confidence`: the user accepted the bot's offer of a human
       (utter_offer_human, said after two low-confidence answers);
-    - `out_of_scope_insist`: the bot had declined the previous message as out
-      of scope and the user insists (asks again or asks for a person);
+    - `out_of_scope_insist`: the bot declined an out-of-scope message and the
+      user insists (asks again, so action_out_of_scope hands over, or asks
+      for a person right after the decline);
     - `request`: the user asked for a person (转人工, human, keypad 0).
     """
     turns = _turns(events)
     if not turns:
         return "request", "normal"
-    latest, after_latest = turns[-1]
-    if any(e.get("event") == "action" and e.get("name") == KB_ACTION for e in after_latest):
+    latest, this_turn = turns[-1]
+    if _ran(this_turn, OUT_OF_SCOPE_ACTION):
+        return "out_of_scope_insist", "normal"
+    if _ran(this_turn, KB_ACTION):
+        if _said(this_turn, OFFER_RESPONSE) or _decided(this_turn, "low_confidence"):
+            return "low_confidence", "normal"
+        if _decided(this_turn, "out_of_scope"):
+            return "out_of_scope_insist", "normal"
         return "urgent", "urgent"
-    previous_bot = turns[-2][1] if len(turns) >= 2 else []
-    previous_user = turns[-2][0] if len(turns) >= 2 else {}
-    if _said(previous_bot, OFFER_RESPONSE):
+    previous_user, previous_turn = turns[-2] if len(turns) >= 2 else ({}, [])
+    if _said(previous_turn, OFFER_RESPONSE):
         return "low_confidence", "normal"
-    if _intent(latest) == "out_of_scope" or (
-        _said(previous_bot, OUT_OF_SCOPE_RESPONSE) or _intent(previous_user) == "out_of_scope"
-    ):
+    declined_before = (
+        _ran(previous_turn, OUT_OF_SCOPE_ACTION)
+        or _said(previous_turn, OUT_OF_SCOPE_RESPONSE)
+        or _intent(previous_user) == "out_of_scope"
+        or _decided(previous_turn, "out_of_scope")
+    )
+    if _intent(latest) == "out_of_scope" or declined_before:
         return "out_of_scope_insist", "normal"
     return "request", "normal"
 

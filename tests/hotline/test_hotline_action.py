@@ -51,9 +51,15 @@ def test_low_confidence_when_the_user_accepts_the_offer_of_a_human():
 
 
 def test_out_of_scope_insisted_on():
-    declined = [user("帮我订机票", "out_of_scope"), action("utter_out_of_scope"), bot("抱歉……", "utter_out_of_scope"), LISTEN]
-    assert detect_trigger(declined + [user("我就要订机票", "out_of_scope")]) == ("out_of_scope_insist", "normal")
+    declined = [user("帮我订机票", "out_of_scope"), action("action_out_of_scope"), bot("抱歉……"), LISTEN]
+    # Asked again: action_out_of_scope hands over with FollowupAction.
+    again = declined + [user("我就要订机票", "out_of_scope"), action("action_out_of_scope")]
+    assert detect_trigger(again) == ("out_of_scope_insist", "normal")
     assert detect_trigger(declined + [user("找人工", "request_human")]) == ("out_of_scope_insist", "normal")
+    # The knowledge base's own out-of-scope decision, if it flags it.
+    kb = [user("孩子上哪个小学好", "ask_question"), action("action_answer_question"),
+          {"event": "bot", "text": "这个我答不了", "metadata": {"decision": "out_of_scope"}}, LISTEN]
+    assert detect_trigger(kb + [user("转人工", "request_human")]) == ("out_of_scope_insist", "normal")
 
 
 def test_summary_keeps_the_last_questions_and_answers():
