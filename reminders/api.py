@@ -657,7 +657,7 @@ def create_app(config: Optional[Config] = None, clock=None) -> web.Application:
     async def on_startup(app: web.Application) -> None:
         install_log_masking()
         store = Store(cfg.database_url, send_time=cfg.send_time, escalate_after=cfg.escalate_after,
-                      activity_offsets=cfg.activity_offsets)
+                      activity_offsets=cfg.activity_offsets, plan_horizon_days=cfg.plan_horizon_days)
         app[STORE_KEY] = store
         connector = aiohttp.TCPConnector(limit=max(cfg.concurrency, 1), limit_per_host=max(cfg.concurrency, 1))
         session = aiohttp.ClientSession(connector=connector)

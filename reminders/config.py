@@ -45,6 +45,7 @@ class Config:
     public_url: str = "http://127.0.0.1:8002"
     sweep_enabled: bool = True
     confirm_window: dt.timedelta = dt.timedelta(hours=24)
+    plan_horizon_days: int = 120
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None, **overrides) -> "Config":
@@ -83,6 +84,7 @@ class Config:
             c.activity_offsets = tuple(_dur(x) for x in g("ACTIVITY_REMIND_BEFORE").split(",") if x.strip())
         c.default_timezone = g("DEFAULT_TIMEZONE", c.default_timezone)
         c.public_url = g("REMINDERS_PUBLIC_URL", f"http://{c.host}:{c.port}").rstrip("/")
+        c.plan_horizon_days = int(g("PLAN_HORIZON_DAYS", c.plan_horizon_days))
         c.sweep_enabled = g("SWEEP_ENABLED", "1").lower() not in ("0", "false", "no")
         for k, v in overrides.items():
             setattr(c, k, v)

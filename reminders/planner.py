@@ -159,11 +159,14 @@ def render_message(nickname: str, lang: str, day: dt.date, today: dt.date, items
 def plan_child(child_id: str, nickname: str, tz: str, birth: dt.date, computed: Sequence[ComputedItem],
                caregivers: Sequence[CaregiverInfo], schedule: Schedule, now: dt.datetime,
                send_time: dt.time = dt.time(9, 0),
-               already_reminded: Optional[Set[Tuple[str, str]]] = None) -> List[PlannedReminder]:
+               already_reminded: Optional[Set[Tuple[str, str]]] = None,
+               until: Optional[dt.date] = None) -> List[PlannedReminder]:
     """Plan the schedule reminders of one child (merged per local day, primary caregiver).
 
     *already_reminded* holds ``(item_id, due_date_iso)`` pairs covered by a message already sent;
-    they are not planned again. Deterministic: the same input gives the same rows/keys.
+    they are not planned again. *until* (local date) limits planning to a horizon; later
+    reminders are planned when the horizon is extended. Deterministic: the same input gives the
+    same rows/keys.
     """
     cgs = active_caregivers(caregivers)
     if not cgs:
@@ -180,6 +183,8 @@ def plan_child(child_id: str, nickname: str, tz: str, birth: dt.date, computed: 
         if (c.item.id, c.due_date.isoformat()) in done:
             continue
         day = c.due_date if c.due_date > today else today
+        if until is not None and day > until:
+            continue
         by_day.setdefault(day, []).append(c)
     out: List[PlannedReminder] = []
     channel = cg.channel()

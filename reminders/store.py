@@ -70,6 +70,7 @@ children = sa.Table(
     sa.Column("timezone", sa.String(64), nullable=False),
     sa.Column("region", sa.String(8), nullable=False),
     sa.Column("ics_token", sa.String(64), nullable=False),
+    sa.Column("planned_until", sa.Date, index=True),              # reminder rows exist up to this local date
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
 caregivers = sa.Table(
@@ -138,11 +139,12 @@ reminders = sa.Table(
     sa.Column("status", sa.String(15), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("claimed_by", sa.String(100)),
-    sa.Column("claim_token", sa.String(40)),
+    sa.Column("claim_token", sa.String(40), index=True),
     sa.Column("lease_expires_at", UTCDateTime),
     sa.Column("idempotency_key", sa.String(160), nullable=False, unique=True),
     sa.Column("last_error", sa.Text),
     sa.Column("sent_at", UTCDateTime),
+    sa.Column("escalate_at", UTCDateTime, index=True),            # unacknowledged vaccination reminder: check then
     sa.Column("acked_at", UTCDateTime),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
@@ -193,8 +195,10 @@ class Store:
 
     def __init__(self, database_url: str, send_time: dt.time = dt.time(9, 0),
                  escalate_after: dt.timedelta = dt.timedelta(hours=24),
-                 activity_offsets: Sequence[dt.timedelta] = (dt.timedelta(days=1), dt.timedelta(hours=1))):
+                 activity_offsets: Sequence[dt.timedelta] = (dt.timedelta(days=1), dt.timedelta(hours=1)),
+                 plan_horizon_days: int = 120):
         self.url = database_url
+        self.horizon = dt.timedelta(days=plan_horizon_days)
         self.is_sqlite = database_url.startswith("sqlite")
         self.send_time = send_time
         self.escalate_after = escalate_after
@@ -205,6 +209,10 @@ class Store:
             if path and path != ":memory:":
                 os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             kw["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            # SQLAlchemy 1.4 uses NullPool for SQLite files: every transaction would reopen the file
+            # and every close would checkpoint the WAL. Keep connections open instead.
+            kw["poolclass"] = sa.pool.QueuePool
+            kw["pool_size"] = 4
         self.engine = sa.create_engine(database_url, **kw)
         if self.is_sqlite:
             @event.listens_for(self.engine, "connect")
@@ -215,6 +223,7 @@ class Store:
                 cur.execute("PRAGMA synchronous=NORMAL")
                 cur.execute("PRAGMA busy_timeout=30000")
                 cur.execute("PRAGMA foreign_keys=ON")
+                cur.execute("PRAGMA cache_size=-65536")
                 cur.close()
 
             @event.listens_for(self.engine, "begin")
@@ -361,8 +370,10 @@ class Store:
             if r.status in (CLAIMED, SENT, ACKNOWLEDGED) and r.items_json:
                 already.update((i, d) for i, d in json.loads(r.items_json))
         cg_infos = self._caregiver_infos(conn, ch["family_id"])
+        until = today + self.horizon
         planned = planner.plan_child(child_id, ch["nickname"], tz, ch["birth_date"], computed, cg_infos,
-                                     sched, now, self.send_time, already)
+                                     sched, now, self.send_time, already, until)
+        conn.execute(children.update().where(children.c.id == child_id).values(planned_until=until))
         by_key = {r.idempotency_key: r for r in existing}
         new_rows, stats = [], {"inserted": 0, "updated": 0, "cancelled": 0}
         keys = set()
@@ -400,7 +411,7 @@ class Store:
                     items_json=json.dumps(p.items), due_at=p.due_at, next_attempt_at=p.due_at, status=PENDING,
                     attempts=0, idempotency_key=p.idempotency_key, created_at=now, updated_at=now,
                     claimed_by=None, claim_token=None, lease_expires_at=None, last_error=None,
-                    sent_at=None, acked_at=None)
+                    sent_at=None, acked_at=None, escalate_at=None)
 
     def replan_child(self, child_id: str, now: dt.datetime) -> Dict[str, int]:
         with self.engine.begin() as conn:
@@ -418,9 +429,11 @@ class Store:
             fam_rows.append(dict(id=fid, consent_by=f["consent"]["by"], consent_at=now,
                                  consent_version=f["consent"]["text_version"], consent_channel="import",
                                  created_at=now))
+            today = now.astimezone(planner.zone(ch["timezone"])).date()
             child_rows.append(dict(id=cid, family_id=fid, nickname=ch["nickname"], birth_date=ch["birth_date"],
                                    language=ch["language"], timezone=ch["timezone"], region=ch["region"],
-                                   ics_token=secrets.token_urlsafe(24), created_at=now))
+                                   ics_token=secrets.token_urlsafe(24), planned_until=today + self.horizon,
+                                   created_at=now))
             infos = []
             for i, c in enumerate(f["caregivers"]):
                 gid = new_id()
@@ -433,10 +446,9 @@ class Store:
                 cg_rows.append(row)
                 infos.append(_cg_info(row))
             sched = load_schedule(ch["region"])
-            today = now.astimezone(planner.zone(ch["timezone"])).date()
             computed = compute_schedule(ch["birth_date"], sched, {}, today)
             for p in planner.plan_child(cid, ch["nickname"], ch["timezone"], ch["birth_date"], computed, infos,
-                                        sched, now, self.send_time):
+                                        sched, now, self.send_time, until=today + self.horizon):
                 rem_rows.append(self._row(p, now))
         with self.engine.begin() as conn:
             conn.execute(families.insert(), fam_rows)
@@ -445,6 +457,21 @@ class Store:
             if rem_rows:
                 conn.execute(reminders.insert(), rem_rows)
         return len(rem_rows)
+
+    def extend_horizons(self, now: dt.datetime, limit: int = 200) -> int:
+        """Replan children whose planned horizon ends within half a horizon (idempotent).
+
+        Called by the sweep job; returns the number of children replanned.
+        """
+        edge = now.date() + self.horizon / 2
+        with self.engine.connect() as conn:
+            ids = [r[0] for r in conn.execute(sa.select(children.c.id).where(
+                children.c.planned_until < edge).order_by(children.c.planned_until).limit(limit))]
+        for k in range(0, len(ids), 50):
+            with self.engine.begin() as conn:
+                for cid in ids[k:k + 50]:
+                    self._replan(conn, cid, now)
+        return len(ids)
 
     # ------------------------------------------------------------------ sweep: claim / complete
     def claim_batch(self, worker: str, now: dt.datetime, lease: dt.timedelta, limit: int) -> List[Dict[str, Any]]:
@@ -494,70 +521,90 @@ class Store:
         return out
 
     def complete(self, results: Sequence[Mapping], now: dt.datetime) -> None:
-        """Apply delivery outcomes in one transaction.
+        """Apply delivery outcomes in one transaction (one executemany per outcome).
 
-        Each result: ``{id, token, outcome: sent|retry|failed|defer|cancel, error?, next_at?}``.
-        Only rows still holding the same claim token are updated.
+        Each result: ``{id, token, outcome: sent|retry|failed|defer|cancel, error?, next_at?, escalate?}``.
+        Only rows still holding the same claim token are updated. A sent schedule/escalation row gets
+        ``escalate_at = now + ESCALATE_AFTER``; :meth:`escalate_due` handles it then unless acknowledged.
         """
         if not results:
             return
+        b = sa.bindparam
+        cond = (reminders.c.id == b("rid")) & (reminders.c.claim_token == b("tok"))
+        clear = dict(claimed_by=None, lease_expires_at=None, updated_at=now)
+        sent = dict(status=SENT, sent_at=now, attempts=reminders.c.attempts + 1, last_error=None, **clear)
+        stmts = {
+            "sent": reminders.update().where(cond).values(**sent),
+            "sent_esc": reminders.update().where(cond).values(escalate_at=now + self.escalate_after, **sent),
+            "retry": reminders.update().where(cond).values(
+                status=PENDING, attempts=reminders.c.attempts + 1, next_attempt_at=b("nxt"), last_error=b("err"),
+                **clear),
+            "failed": reminders.update().where(cond).values(
+                status=FAILED, attempts=reminders.c.attempts + 1, last_error=b("err"), **clear),
+            "defer": reminders.update().where(cond).values(status=PENDING, next_attempt_at=b("nxt"), **clear),
+            "cancel": reminders.update().where(cond).values(status=CANCELLED, last_error=b("err"), **clear),
+        }
+        groups: Dict[str, List[Dict[str, Any]]] = {}
+        for res in results:
+            o = res["outcome"]
+            if o not in ("sent", "retry", "failed", "defer", "cancel"):
+                raise ValueError(o)
+            params = {"rid": res["id"], "tok": res["token"]}
+            if o in ("retry", "defer"):
+                params["nxt"] = res["next_at"]
+            if o in ("retry", "failed", "cancel"):
+                params["err"] = res.get("error")
+            if o == "sent" and res.get("escalate"):
+                o = "sent_esc"
+            groups.setdefault(o, []).append(params)
         with self.engine.begin() as conn:
-            sent_ids = []
-            for res in results:
-                cond = (reminders.c.id == res["id"]) & (reminders.c.claim_token == res["token"])
-                o = res["outcome"]
-                base = dict(claimed_by=None, claim_token=None, lease_expires_at=None, updated_at=now)
-                if o == "sent":
-                    vals = dict(base, status=SENT, sent_at=now, attempts=reminders.c.attempts + 1, last_error=None)
-                    sent_ids.append(res["id"])
-                elif o == "retry":
-                    vals = dict(base, status=PENDING, attempts=reminders.c.attempts + 1,
-                                next_attempt_at=res["next_at"], last_error=res.get("error"))
-                elif o == "failed":
-                    vals = dict(base, status=FAILED, attempts=reminders.c.attempts + 1, last_error=res.get("error"))
-                elif o == "defer":
-                    vals = dict(base, status=PENDING, next_attempt_at=res["next_at"])
-                elif o == "cancel":
-                    vals = dict(base, status=CANCELLED, last_error=res.get("error"))
-                else:  # pragma: no cover
-                    raise ValueError(o)
-                conn.execute(reminders.update().where(cond).values(**vals))
-            if sent_ids:
-                self._schedule_escalations(conn, sent_ids, now)
+            for o, params in groups.items():
+                conn.execute(stmts[o], params)
 
-    def _schedule_escalations(self, conn, sent_ids: Sequence[int], now: dt.datetime) -> None:
-        """After a vaccination reminder is sent: plan the same message to the next caregiver."""
-        rows = conn.execute(sa.select(
-            reminders.c.id, reminders.c.kind, reminders.c.child_id, reminders.c.caregiver_id, reminders.c.items_json,
-            reminders.c.group_key, reminders.c.local_date).where(
-            reminders.c.id.in_(sent_ids) & reminders.c.kind.in_(("schedule", "escalation")))).fetchall()
-        for r in rows:
-            if not r.child_id or not r.items_json:
-                continue
-            items = json.loads(r.items_json)
-            ch = conn.execute(sa.select(children).where(children.c.id == r.child_id)).first()
-            if ch is None:
-                continue
-            sched = load_schedule(ch.region)
-            vacc = [(i, d) for i, d in items if i in sched.by_id and sched.by_id[i].kind == "vaccine"]
-            if not vacc:
-                continue
-            cgs = self._caregiver_infos(conn, ch.family_id)
-            cur = next((c for c in cgs if c.id == r.caregiver_id), None)
-            if cur is None:
-                continue
-            nxt = planner.next_caregiver(cgs, cur.order)
-            if nxt is None:
-                continue
-            today = now.astimezone(planner.zone(ch.timezone)).date()
-            comp = [ComputedItem(sched.by_id[i], "due", dt.date.fromisoformat(d)) for i, d in vacc]
-            body = planner.render_message(ch.nickname, nxt.language, r.local_date or today, today, comp, sched,
-                                          nxt.channel(), escalation=True)
-            due = planner.next_allowed(now + self.escalate_after, ch.timezone, nxt.quiet_start, nxt.quiet_end)
-            p = PlannedReminder(kind="escalation", child_id=r.child_id, caregiver_id=nxt.id, channel=nxt.channel(),
-                                local_date=r.local_date, due_at=due, body=body, items=tuple(map(tuple, vacc)),
-                                idempotency_key=f"esc:{r.group_key}:{nxt.id}", group_key=r.group_key)
-            self._insert_ignore(conn, [self._row(p, now)])
+    def escalate_due(self, now: dt.datetime, limit: int = 500) -> int:
+        """Vaccination reminders sent ESCALATE_AFTER ago and still unacknowledged: queue the same
+        reminder for the next caregiver in escalation order (due now, moved out of their quiet hours).
+        Returns the number of escalation rows created."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(sa.select(
+                reminders.c.id, reminders.c.status, reminders.c.child_id, reminders.c.caregiver_id,
+                reminders.c.items_json, reminders.c.group_key, reminders.c.local_date).where(
+                reminders.c.escalate_at <= now).order_by(reminders.c.escalate_at).limit(limit)).fetchall()
+            if not rows:
+                return 0
+            conn.execute(reminders.update().where(reminders.c.id.in_([r.id for r in rows])).values(escalate_at=None))
+            rows = [r for r in rows if r.status == SENT and r.child_id and r.items_json]
+            kid_ids = list({r.child_id for r in rows})
+            kids = {ch.id: ch for ch in conn.execute(sa.select(children).where(children.c.id.in_(kid_ids)))} if kid_ids else {}
+            fam_ids = list({ch.family_id for ch in kids.values()})
+            fam_cgs: Dict[str, List[CaregiverInfo]] = {}
+            if fam_ids:
+                for c in conn.execute(sa.select(caregivers).where(caregivers.c.family_id.in_(fam_ids))):
+                    fam_cgs.setdefault(c.family_id, []).append(_cg_info(c._mapping))
+            new_rows = []
+            for r in rows:
+                ch = kids.get(r.child_id)
+                if ch is None:
+                    continue
+                cgs = fam_cgs.get(ch.family_id, [])
+                cur = next((c for c in cgs if c.id == r.caregiver_id), None)
+                nxt = planner.next_caregiver(cgs, cur.order) if cur is not None else None
+                if nxt is None:
+                    continue
+                sched = load_schedule(ch.region)
+                vacc = [(i, d) for i, d in json.loads(r.items_json) if i in sched.by_id and sched.by_id[i].kind == "vaccine"]
+                if not vacc:
+                    continue
+                today = now.astimezone(planner.zone(ch.timezone)).date()
+                comp = [ComputedItem(sched.by_id[i], "due", dt.date.fromisoformat(d)) for i, d in vacc]
+                body = planner.render_message(ch.nickname, nxt.language, r.local_date or today, today, comp, sched,
+                                              nxt.channel(), escalation=True)
+                due = planner.next_allowed(now, ch.timezone, nxt.quiet_start, nxt.quiet_end)
+                p = PlannedReminder(kind="escalation", child_id=r.child_id, caregiver_id=nxt.id, channel=nxt.channel(),
+                                    local_date=r.local_date, due_at=due, body=body, items=tuple(map(tuple, vacc)),
+                                    idempotency_key=f"esc:{r.group_key}:{nxt.id}", group_key=r.group_key)
+                new_rows.append(self._row(p, now))
+            return self._insert_ignore(conn, new_rows)
 
     def _insert_ignore(self, conn, rows: List[Dict[str, Any]]) -> int:
         if not rows:
@@ -588,7 +635,7 @@ class Store:
             return 0
         n = conn.execute(reminders.update().where(
             reminders.c.group_key.in_(groups) & (reminders.c.status == SENT)).values(
-            status=ACKNOWLEDGED, acked_at=now, updated_at=now)).rowcount
+            status=ACKNOWLEDGED, acked_at=now, escalate_at=None, updated_at=now)).rowcount
         conn.execute(reminders.update().where(
             reminders.c.group_key.in_(groups) & (reminders.c.kind == "escalation")
             & (reminders.c.status == PENDING)).values(status=CANCELLED, last_error="acknowledged", updated_at=now))

@@ -25,12 +25,14 @@ class Sweeper:
     def __init__(self, store: Store, deliverer: Deliverer, clock, metrics: Metrics, worker_id: str, *,
                  batch_size: int = 200, concurrency: int = 50, lease: dt.timedelta = dt.timedelta(seconds=120),
                  max_attempts: int = 6, backoff_base: float = 30.0, backoff_cap: float = 3600.0,
-                 max_sweep_seconds: float = 30.0, rng: Optional[random.Random] = None):
+                 max_sweep_seconds: float = 30.0, rng: Optional[random.Random] = None,
+                 extend_horizons: bool = True):
         self.store, self.deliverer, self.clock, self.metrics = store, deliverer, clock, metrics
         self.worker_id = worker_id
         self.batch_size, self.lease, self.max_attempts = batch_size, lease, max_attempts
         self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
         self.max_sweep_seconds = max_sweep_seconds
+        self.extend_horizons = extend_horizons
         self.sem = asyncio.Semaphore(concurrency)
         self.rng = rng or random.Random()
         self._lock = asyncio.Lock()
@@ -57,31 +59,69 @@ class Sweeper:
             self.scheduler.shutdown(wait=False)
 
     async def sweep(self) -> int:
-        """One sweep run: claim and deliver batches until nothing is due (or the time budget ends)."""
+        """One sweep run: claim and deliver batches until nothing is due (or the time budget ends).
+
+        Pipelined: the next batch is claimed (in the DB thread) while the current one is being
+        delivered, and a batch's outcomes are written while the next one is delivered.
+        """
         if self._lock.locked():
             return 0
         async with self._lock:
             t0 = time.perf_counter()
             total = 0
+            completions: List[asyncio.Future] = []
             try:
-                while True:
-                    n = await self._one_batch()
-                    total += n
-                    if n < self.batch_size or time.perf_counter() - t0 > self.max_sweep_seconds:
+                claim = asyncio.ensure_future(self._claim())
+                while claim is not None:
+                    rows = await claim
+                    claim = None
+                    if not rows:
                         break
-            except Exception:  # keep the job alive; rows stay claimed until their lease expires
+                    total += len(rows)
+                    if len(rows) >= self.batch_size and time.perf_counter() - t0 < self.max_sweep_seconds:
+                        claim = asyncio.ensure_future(self._claim())      # prefetch the next batch
+                    results = await asyncio.gather(*(self._process(r) for r in rows))
+                    completions.append(asyncio.ensure_future(
+                        self.store.run(self.store.complete, results, self.clock.now())))
+                    if len(completions) > 2:
+                        await completions.pop(0)
+            except Exception:  # keep the job alive; claimed rows are retried after their lease expires
                 log.exception("sweep failed")
+            finally:
+                for f in completions:
+                    try:
+                        await f
+                    except Exception:
+                        log.exception("writing delivery outcomes failed (rows will be re-sent after the lease)")
+            try:
+                n = await self.store.run(self.store.escalate_due, self.clock.now())
+                if n:
+                    log.info("escalated %d unacknowledged reminders", n)
+                    total += await self.sweep_inner_once()
+            except Exception:
+                log.exception("escalation failed")
+            if self.extend_horizons:
+                try:
+                    n = await self.store.run(self.store.extend_horizons, self.clock.now())
+                    if n:
+                        log.info("extended the planning horizon of %d children", n)
+                except Exception:
+                    log.exception("extending planning horizons failed")
             self.metrics.sweep(time.perf_counter() - t0, total)
             return total
 
-    async def _one_batch(self) -> int:
-        now = self.clock.now()
-        rows = await self.store.run(self.store.claim_batch, self.worker_id, now, self.lease, self.batch_size)
+    async def sweep_inner_once(self) -> int:
+        """Claim and deliver one batch (used right after escalation rows were queued)."""
+        rows = await self._claim()
         if not rows:
             return 0
         results = await asyncio.gather(*(self._process(r) for r in rows))
         await self.store.run(self.store.complete, results, self.clock.now())
         return len(rows)
+
+    async def _claim(self) -> List[Dict[str, Any]]:
+        return await self.store.run(self.store.claim_batch, self.worker_id, self.clock.now(), self.lease,
+                                    self.batch_size)
 
     async def _process(self, row: Mapping[str, Any]) -> Dict[str, Any]:
         base = {"id": row["id"], "token": row["claim_token"]}
@@ -112,4 +152,4 @@ class Sweeper:
                     "next_at": self.clock.now() + dt.timedelta(seconds=delay)}
         if res.outcome == "failed":
             return {**base, "outcome": "failed", "error": res.error}
-        return {**base, "outcome": "sent"}
+        return {**base, "outcome": "sent", "escalate": row["kind"] in ("schedule", "escalation")}

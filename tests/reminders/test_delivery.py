@@ -177,7 +177,8 @@ async def test_ack_stops_escalation(make_client, rasa, gateway, clock):
     await sweep(c)
     assert not gateway.requests
     statuses = {r["kind"]: r["status"] for r in await rows(c, child["id"]) if r["status"] != "pending"}
-    assert statuses == {"schedule": "acknowledged", "escalation": "cancelled"}
+    assert statuses == {"schedule": "acknowledged"}
+    assert not [r for r in await rows(c, child["id"]) if r["kind"] == "escalation"]
 
 
 async def test_chat_dose_given_confirmation_flow(make_client, rasa, clock):

@@ -1,0 +1,319 @@
+#!/usr/bin/env python
+"""Reminders benchmark: rows + one sweep job vs one APScheduler job per reminder.
+
+    nice .venv/bin/python bench/reminders_bench.py                    # full: 100k children, 3 runs
+    .venv/bin/python bench/reminders_bench.py --children 5000 --baseline-children 1000 --runs 1 --no-write
+
+Per run:
+1. scheduling: N children (birth dates spread over 0-6 years, 1-2 caregivers) -> compute the schedule,
+   plan merged reminder rows and insert families/children/caregivers/reminders into a fresh SQLite
+   file in batches (``Store.bulk_create``, the same planner the API uses);
+2. dispatch: the sweep (claim batches with a lease, bounded concurrency, write outcomes) delivers every
+   reminder due now to a loopback aiohttp sink running in a separate process (SMS: signed JSON
+   webhook; chat: trigger_intent);
+3. baseline, same machine and run: the same computation, then one APScheduler ``add_job`` per reminder
+   (a) in a MemoryJobStore (not durable) and (b) in a SQLAlchemyJobStore on SQLite (durable, like our rows),
+   for a subset of children; throughput extrapolated linearly (children/s).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import random
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+UTC = dt.timezone.utc
+SECRET = "bench-secret"
+
+
+# ---------------------------------------------------------------------------- sink process
+def run_sink(port: int) -> None:
+    from aiohttp import web
+    from reminders.delivery import verify_signature
+    count = {"n": 0, "bad": 0}
+
+    async def handle(request):
+        raw = await request.read()
+        if request.path == "/sms" and not verify_signature(raw, request.headers.get("X-Signature"), SECRET):
+            count["bad"] += 1
+            return web.json_response({"error": "signature"}, status=401)
+        count["n"] += 1
+        return web.json_response({"ok": True})
+
+    async def stats(request):
+        return web.json_response(count)
+
+    app = web.Application()
+    app.router.add_get("/stats", stats)
+    app.router.add_post("/{tail:.*}", handle)
+    web.run_app(app, host="127.0.0.1", port=port, print=lambda *a: print("ready", flush=True), access_log=None)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------------------- workload
+def families(n: int, today: dt.date, seed: int):
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        en = rng.random() < 0.1
+        birth = today - dt.timedelta(days=rng.randrange(0, 6 * 365))
+        cgs = [{"role": "mother", "chat_sender_id": f"s{seed}-{i}", "chat_channel": "wechat",
+                "quiet_start": "00:00", "quiet_end": "00:00"}]
+        if rng.random() < 0.5:
+            cgs.append({"role": "grandma", "phone": f"139{i:08d}", "quiet_start": "00:00", "quiet_end": "00:00"})
+        if rng.random() < 0.5:           # half of the families get SMS as their primary channel
+            cgs[0]["preferred_channel"] = "sms"
+            cgs[0]["phone"] = f"138{i:08d}"
+        out.append({"consent": {"by": "bench", "text_version": "bench"},
+                    "child": {"nickname": f"c{i}", "birth_date": birth, "language": "en" if en else "zh",
+                              "timezone": "America/New_York" if en else "Asia/Shanghai", "region": "US" if en else "CN"},
+                    "caregivers": cgs})
+    return out
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def bench_schedule(db_path: str, fams, now: dt.datetime, batch: int):
+    from reminders.store import Store
+    store = Store(f"sqlite:///{db_path}", send_time=dt.time(0, 0))
+    t0 = time.perf_counter()
+    rows = 0
+    for k in range(0, len(fams), batch):
+        rows += store.bulk_create(fams[k:k + batch], now)
+    secs = time.perf_counter() - t0
+    return store, secs, rows
+
+
+async def bench_dispatch(store, sink_url: str, batch_size: int, concurrency: int):
+    import aiohttp
+    from reminders.clock import SystemClock
+    from reminders.delivery import Deliverer
+    from reminders.metrics import Metrics
+    from reminders.sweep import Sweeper
+    due = store.counts_by_status()["pending"]
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        d = Deliverer(session, sink_url, "tok", sink_url + "/sms", SECRET, timeout=30)
+        metrics = Metrics()
+        sw = Sweeper(store, d, SystemClock(), metrics, "bench", batch_size=batch_size, concurrency=concurrency,
+                     max_sweep_seconds=3600)
+        t0 = time.perf_counter()
+        delivered = await sw.sweep()
+        secs = time.perf_counter() - t0
+    sent = store.counts_by_status()["sent"]
+    outcomes = dict((f"{k[0]}:{k[1]}", v) for k, v in metrics.deliveries.items())
+    return {"claimed": delivered, "sent": sent, "secs": secs, "rate": sent / secs if secs else 0.0,
+            "outcomes": outcomes, "pending_before": due}
+
+
+async def _noop_deliver(key):  # module-level: SQLAlchemyJobStore pickles a reference to it
+    return key
+
+
+async def bench_baseline(fams, now: dt.datetime, jobstore: str, db_path: str, horizon_days: int = 120):
+    """Same computation and planning, then one APScheduler job per reminder."""
+    from apscheduler.jobstores.memory import MemoryJobStore
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+    from reminders import planner
+    from reminders.schedule import compute_schedule, load_schedule
+    from reminders.store import _cg_info
+    store = MemoryJobStore() if jobstore == "memory" else SQLAlchemyJobStore(url=f"sqlite:///{db_path}")
+    sched = AsyncIOScheduler(jobstores={"default": store},
+                             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
+    sched.start(paused=True)   # jobs are stored but never run during the measurement
+    t0 = time.perf_counter()
+    jobs = 0
+    for i, f in enumerate(fams):
+        ch = f["child"]
+        s = load_schedule(ch["region"])
+        infos = [_cg_info(dict(id=f"cg{i}-{k}", escalation_order=k, language=c.get("language") or ch["language"],
+                               quiet_start=c["quiet_start"], quiet_end=c["quiet_end"], opted_out=False,
+                               chat_sender_id=c.get("chat_sender_id"), chat_channel=c.get("chat_channel"),
+                               phone=c.get("phone"), preferred_channel=c.get("preferred_channel")))
+                 for k, c in enumerate(f["caregivers"])]
+        today = now.astimezone(planner.zone(ch["timezone"])).date()
+        comp = compute_schedule(ch["birth_date"], s, {}, today)
+        for p in planner.plan_child(f"k{i}", ch["nickname"], ch["timezone"], ch["birth_date"], comp, infos, s, now,
+                                    dt.time(0, 0), until=today + dt.timedelta(days=horizon_days)):
+            sched.add_job(_noop_deliver, "date", run_date=p.due_at, args=[p.idempotency_key],
+                          id=p.idempotency_key, replace_existing=False)
+            jobs += 1
+    secs = time.perf_counter() - t0
+    sched.shutdown(wait=False)
+    return {"jobstore": jobstore, "children": len(fams), "jobs": jobs, "secs": secs,
+            "children_per_s": len(fams) / secs}
+
+
+def machine() -> str:
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    return f"{nproc} CPU(s) (`nproc`), {model}, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+
+
+async def one_run(args, run: int, sink_url: str):
+    now = dt.datetime.now(UTC)
+    today = now.date()
+    tmp = tempfile.mkdtemp(prefix="rbench")
+    fams = families(args.children, today, seed=run)
+    store, s_secs, rows = bench_schedule(os.path.join(tmp, "r.db"), fams, now, args.insert_batch)
+    del fams
+    print(f"run {run}: scheduled {args.children} children -> {rows} rows in {s_secs:.1f}s "
+          f"({args.children / s_secs:.0f} children/s), rss {rss_mb():.0f} MB", flush=True)
+    disp = await bench_dispatch(store, sink_url, args.batch_size, args.concurrency)
+    print(f"run {run}: dispatched {disp['sent']} in {disp['secs']:.1f}s ({disp['rate']:.0f}/s) {disp['outcomes']}, "
+          f"rss {rss_mb():.0f} MB", flush=True)
+    store.close()
+    bfams = families(args.baseline_children, today, seed=1000 + run)
+    base_mem = await bench_baseline(bfams, now, "memory", "")
+    print(f"run {run}: baseline memory jobstore {base_mem['jobs']} jobs in {base_mem['secs']:.1f}s "
+          f"({base_mem['children_per_s']:.0f} children/s)", flush=True)
+    sq_fams = bfams[:args.baseline_sql_children]
+    base_sql = await bench_baseline(sq_fams, now, "sqlalchemy", os.path.join(tmp, "jobs.db"))
+    print(f"run {run}: baseline SQLAlchemyJobStore {base_sql['jobs']} jobs for {len(sq_fams)} children in "
+          f"{base_sql['secs']:.1f}s ({base_sql['children_per_s']:.0f} children/s)", flush=True)
+    return {"schedule_secs": s_secs, "rows": rows, "children_per_s": args.children / s_secs, "dispatch": disp,
+            "base_mem": base_mem, "base_sql": base_sql, "rss_mb": rss_mb()}
+
+
+def write_report(path: str, args, runs, started: str) -> str:
+    med = lambda xs: statistics.median(xs)
+    sched_s = med([r["schedule_secs"] for r in runs])
+    ours = med([r["children_per_s"] for r in runs])
+    rate = med([r["dispatch"]["rate"] for r in runs])
+    mem = max(r["rss_mb"] for r in runs)
+    bmem = med([r["base_mem"]["children_per_s"] for r in runs])
+    bsql = med([r["base_sql"]["children_per_s"] for r in runs])
+    rows = runs[0]["rows"]
+    ok = lambda b: "yes" if b else "**NO**"
+    lines = [
+        "# Reminders benchmark", "",
+        f"- Date: {started} (UTC)", f"- Machine: {machine()}",
+        f"- Command: `nice .venv/bin/python bench/reminders_bench.py --children {args.children} "
+        f"--baseline-children {args.baseline_children} --baseline-sql-children {args.baseline_sql_children} "
+        f"--runs {args.runs}`",
+        f"- Runs: {len(runs)}; figures are medians (peak memory: max). The machine is shared with other "
+        "developers (2 cores), so absolute numbers vary run to run.", "",
+        "## Workload", "",
+        f"{args.children:,} children with birth dates spread uniformly over 0-6 years (90% zh/China schedule, "
+        "10% en/US schedule), 1-2 caregivers each, no doses recorded. Scheduling = compute the full schedule with "
+        "catch-up, plan merged per-day messages (one per child and day, primary caregiver), insert families, "
+        "children, caregivers and reminder rows into a fresh SQLite file (WAL) in batches of "
+        f"{args.insert_batch} children. Quiet hours are disabled and the send time is 00:00 so that each child's "
+        "overdue items (merged into one message) are due at once; every such message is then dispatched by the "
+        f"sweep (batches of {args.batch_size}, concurrency {args.concurrency}) to a loopback aiohttp sink in a "
+        "separate process (SMS requests are HMAC-signed and verified by the sink; chat requests go to a "
+        "trigger_intent-shaped URL).", "",
+        "## Results", "",
+        "| metric | result | target | met |", "|---|---|---|---|",
+        f"| schedule {args.children:,} children ({rows:,} reminder rows) on SQLite | {sched_s:.1f} s "
+        f"({ours:,.0f} children/s) | <= 60 s | {ok(sched_s <= 60)} |",
+        f"| dispatch to loopback sink | {rate:,.0f} deliveries/s "
+        f"({runs[0]['dispatch']['sent']:,} delivered in run 1) | >= 2,000/s | {ok(rate >= 2000)} |",
+        f"| peak memory (ru_maxrss, whole benchmark process) | {mem:,.0f} MB | <= 1 GB | {ok(mem <= 1024)} |",
+        f"| scheduling throughput vs one APScheduler job per reminder, SQLAlchemyJobStore (durable) | "
+        f"{ours / bsql:,.1f}x ({bsql:,.0f} children/s baseline) | >= 10x | {ok(ours / bsql >= 10)} |",
+        f"| scheduling throughput vs one APScheduler job per reminder, MemoryJobStore (not durable) | "
+        f"{ours / bmem:,.1f}x ({bmem:,.0f} children/s baseline) | (info) | - |", "",
+        "## Per run", "",
+        "| run | schedule s | children/s | rows | deliveries/s | sent | baseline mem children/s (jobs) | "
+        "baseline SQLAlchemy children/s (children, jobs) | rss MB |",
+        "|---|---|---|---|---|---|---|---|---|"]
+    for i, r in enumerate(runs, 1):
+        lines.append(f"| {i} | {r['schedule_secs']:.1f} | {r['children_per_s']:,.0f} | {r['rows']:,} | "
+                     f"{r['dispatch']['rate']:,.0f} | {r['dispatch']['sent']:,} | "
+                     f"{r['base_mem']['children_per_s']:,.0f} ({r['base_mem']['jobs']:,}) | "
+                     f"{r['base_sql']['children_per_s']:,.0f} ({r['base_sql']['children']:,}, {r['base_sql']['jobs']:,}) | "
+                     f"{r['rss_mb']:,.0f} |")
+    lines += ["", "## Notes (read before quoting the numbers)", "",
+              f"- The baselines run on a subset ({args.baseline_children:,} children in memory, "
+              f"{args.baseline_sql_children:,} with SQLAlchemyJobStore) and are compared as children/s, i.e. "
+              "linearly extrapolated. The baseline does the same schedule computation and planning but stores "
+              "only jobs (no families/children/caregivers rows), which favours the baseline.",
+              "- The MemoryJobStore baseline is listed for completeness: it is fast because nothing is persisted, "
+              "and every reminder is lost on restart, which is exactly what the service must not do. The 10x "
+              "target is therefore judged against the durable SQLAlchemyJobStore baseline.",
+              "- SQLAlchemyJobStore pickles every job and commits one row per add_job on the event loop thread.",
+              "- Deliveries/s includes claiming rows (atomic UPDATE with lease), the HTTP round trip to the sink, "
+              "and writing outcomes (executemany) plus escalation rows for sent vaccination reminders.",
+              "- Peak memory is the benchmark process's ru_maxrss (it holds the generated workload, the "
+              "schedule caches and the aiohttp client); the sink runs in its own process and is not counted."]
+    text = "\n".join(lines) + "\n"
+    if path:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as fh:
+            fh.write(text)
+    return text
+
+
+async def main_async(args) -> None:
+    port = free_port()
+    sink = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--sink", str(port)], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert sink.stdout.readline().strip() == "ready"
+        url = f"http://127.0.0.1:{port}"
+        started = dt.datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+        runs = []
+        for run in range(1, args.runs + 1):
+            runs.append(await one_run(args, run, url))
+        import aiohttp
+        async with aiohttp.ClientSession() as s:
+            async with s.get(url + "/stats") as r:
+                print("sink:", await r.json())
+        text = write_report(None if args.no_write else args.out, args, runs, started)
+        print(text)
+    finally:
+        sink.terminate()
+        sink.wait(timeout=10)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--children", type=int, default=100_000)
+    ap.add_argument("--baseline-children", type=int, default=10_000)
+    ap.add_argument("--baseline-sql-children", type=int, default=2_000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--insert-batch", type=int, default=2000)
+    ap.add_argument("--batch-size", type=int, default=500)
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks", "reminders.md"))
+    ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--sink", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.sink:
+        run_sink(args.sink)
+        return
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()
