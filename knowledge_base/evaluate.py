@@ -135,11 +135,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--json", action="store_true", help="print only one JSON object")
     parser.add_argument("--errors", action="store_true", help="also list the misses (stderr)")
     parser.add_argument("--index", choices=("flat", "ivf", "hnsw"), default="flat")
+    parser.add_argument("--dir", type=Path, default=None, help="guidance folder (default: knowledge_base/guidance)")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="index cache (default: var/kb)")
     args = parser.parse_args(argv)
     questions = read_questions(args.questions)
     from knowledge_base.search import load_searcher
 
-    searcher = load_searcher(index_type=args.index, progress=not args.json)
+    searcher = load_searcher(guidance_dir=args.dir, index_type=args.index, cache_dir=args.cache_dir,
+                             progress=not args.json)
     results, latencies = run_queries(lambda text, lang: searcher.search(text, lang, 3, args.mode), questions)
     metrics = score_results(questions, results, latencies)
     if args.errors:
