@@ -37,6 +37,7 @@ BOT_SILENT = {
 }
 MAX_NO_INPUT = 3
 # Used only when the tracker (and so the recognised intent) is not at hand.
+_SLOWER_WORDS = re.compile(r"慢一点|慢点|说慢|慢些|慢慢说|太快了|slower|slow down|too fast", re.I)
 _REPEAT_WORDS = re.compile(r"再说一遍|再说一次|没听清|重复|再讲一遍|repeat|say again|say that again|pardon", re.I)
 
 AskBot = Callable[[str], Awaitable[List[Dict[str, Any]]]]
@@ -176,7 +177,8 @@ class VoiceDialog:
             except Exception:  # noqa: BLE001 - the tracker is a nicety; never fail the call on it
                 slots = {}
         texts = [str(m["text"]) for m in messages if m.get("text")]
-        if slots.get("speech_rate") == "slow":
+        asked_slower = slots["intent"] == "slower" if "intent" in slots else bool(_SLOWER_WORDS.search(message))
+        if slots.get("speech_rate") == "slow" or asked_slower:
             state.slow = True
         language = slots.get("language") if slots.get("language") in ("zh", "en") else None
         language = language or detect_language(" ".join(texts)) or state.language

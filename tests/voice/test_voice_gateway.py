@@ -85,3 +85,13 @@ async def test_end_event_and_no_input(gateway, bot):
     status, reply = await post(gateway, {"session_id": "s4", "event": "end"})
     assert status == 200 and reply["end_session"] is True
     assert bot.received == []
+
+
+async def test_spoken_slower_makes_every_later_turn_slow(gateway, bot):
+    bot.answer = lambda text: [{"text": "好的，我说慢一点。"}] if "慢" in text else [{"text": "宝宝发烧先看精神。"}]
+    _, normal = await post(gateway, {"session_id": "s5", "text": "宝宝发烧咋办"})
+    assert normal["speech_rate"] == "normal"
+    _, slower = await post(gateway, {"session_id": "s5", "text": "你说慢一点"})
+    _, later = await post(gateway, {"session_id": "s5", "text": "宝宝发烧咋办"})
+    assert slower["speech_rate"] == later["speech_rate"] == "slow"
+    assert '<break time="500ms"/>' in later["ssml"] or later["text"].count("。") < 2
