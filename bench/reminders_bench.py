@@ -104,22 +104,29 @@ def bench_schedule(db_path: str, fams, now: dt.datetime, batch: int):
     return store, secs, rows
 
 
-async def bench_dispatch(store, sink_url: str, batch_size: int, concurrency: int):
+async def bench_dispatch(store, sink_url: str, batch_size: int, concurrency: int, http_client: str = "lean"):
     import aiohttp
     from reminders.clock import SystemClock
     from reminders.delivery import Deliverer
+    from reminders.http import LeanHTTPClient
     from reminders.metrics import Metrics
     from reminders.sweep import Sweeper
     due = store.counts_by_status()["pending"]
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    if http_client == "aiohttp":
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency))
+    else:
+        session = LeanHTTPClient(limit=concurrency)
+    try:
         d = Deliverer(session, sink_url, "tok", sink_url + "/sms", SECRET, timeout=30)
         metrics = Metrics()
         sw = Sweeper(store, d, SystemClock(), metrics, "bench", batch_size=batch_size, concurrency=concurrency,
                      max_sweep_seconds=3600)
+        sw.extend_horizons = False
         t0 = time.perf_counter()
         delivered = await sw.sweep()
         secs = time.perf_counter() - t0
+    finally:
+        await session.close()
     sent = store.counts_by_status()["sent"]
     outcomes = dict((f"{k[0]}:{k[1]}", v) for k, v in metrics.deliveries.items())
     return {"claimed": delivered, "sent": sent, "secs": secs, "rate": sent / secs if secs else 0.0,
@@ -188,7 +195,7 @@ async def one_run(args, run: int, sink_url: str):
     del fams
     print(f"run {run}: scheduled {args.children} children -> {rows} rows in {s_secs:.1f}s "
           f"({args.children / s_secs:.0f} children/s), rss {rss_mb():.0f} MB", flush=True)
-    disp = await bench_dispatch(store, sink_url, args.batch_size, args.concurrency)
+    disp = await bench_dispatch(store, sink_url, args.batch_size, args.concurrency, args.http_client)
     print(f"run {run}: dispatched {disp['sent']} in {disp['secs']:.1f}s ({disp['rate']:.0f}/s) {disp['outcomes']}, "
           f"rss {rss_mb():.0f} MB", flush=True)
     store.close()
@@ -305,6 +312,7 @@ def main() -> None:
     ap.add_argument("--insert-batch", type=int, default=2000)
     ap.add_argument("--batch-size", type=int, default=500)
     ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--http-client", default="lean", choices=["lean", "aiohttp"])
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks", "reminders.md"))
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--sink", type=int, help=argparse.SUPPRESS)

@@ -26,6 +26,7 @@ from .clock import SystemClock
 from .config import Config
 from .dates import parse_birth_date
 from .delivery import Deliverer, verify_signature
+from .http import LeanHTTPClient
 from .ics import build_calendar
 from .metrics import Metrics
 from .openapi import build_openapi
@@ -42,7 +43,7 @@ CLOCK_KEY = web.AppKey("clock", object)
 STORE_KEY = web.AppKey("store", Store)
 METRICS_KEY = web.AppKey("metrics", Metrics)
 SWEEPER_KEY = web.AppKey("sweeper", Sweeper)
-SESSION_KEY = web.AppKey("session", aiohttp.ClientSession)
+SESSION_KEY = web.AppKey("session", object)
 
 PUBLIC_PATHS = {"/health", "/metrics", "/openapi.json", "/sms/inbound"}
 MAX_BODY = 256 * 1024
@@ -659,8 +660,11 @@ def create_app(config: Optional[Config] = None, clock=None) -> web.Application:
         store = Store(cfg.database_url, send_time=cfg.send_time, escalate_after=cfg.escalate_after,
                       activity_offsets=cfg.activity_offsets, plan_horizon_days=cfg.plan_horizon_days)
         app[STORE_KEY] = store
-        connector = aiohttp.TCPConnector(limit=max(cfg.concurrency, 1), limit_per_host=max(cfg.concurrency, 1))
-        session = aiohttp.ClientSession(connector=connector)
+        if cfg.http_client == "aiohttp":
+            connector = aiohttp.TCPConnector(limit=max(cfg.concurrency, 1), limit_per_host=max(cfg.concurrency, 1))
+            session = aiohttp.ClientSession(connector=connector)
+        else:
+            session = LeanHTTPClient(limit=max(cfg.concurrency, 1))
         app[SESSION_KEY] = session
         deliverer = Deliverer(session, cfg.rasa_url, cfg.rasa_auth_token, cfg.sms_gateway_url,
                               cfg.sms_webhook_secret, cfg.http_timeout)

@@ -46,6 +46,7 @@ class Config:
     sweep_enabled: bool = True
     confirm_window: dt.timedelta = dt.timedelta(hours=24)
     plan_horizon_days: int = 120
+    http_client: str = "lean"
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None, **overrides) -> "Config":
@@ -85,6 +86,9 @@ class Config:
         c.default_timezone = g("DEFAULT_TIMEZONE", c.default_timezone)
         c.public_url = g("REMINDERS_PUBLIC_URL", f"http://{c.host}:{c.port}").rstrip("/")
         c.plan_horizon_days = int(g("PLAN_HORIZON_DAYS", c.plan_horizon_days))
+        c.http_client = g("DELIVERY_HTTP_CLIENT", c.http_client).lower()
+        if c.http_client not in ("lean", "aiohttp"):
+            raise ValueError("DELIVERY_HTTP_CLIENT must be 'lean' or 'aiohttp'")
         c.sweep_enabled = g("SWEEP_ENABLED", "1").lower() not in ("0", "false", "no")
         for k, v in overrides.items():
             setattr(c, k, v)

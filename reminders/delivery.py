@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from .http import HttpError, LeanHTTPClient
 from .phones import mask_phone
 
 log = logging.getLogger("reminders.delivery")
@@ -55,9 +56,11 @@ def classify_status(status: int) -> str:
 class Deliverer:
     """Sends one reminder row; never raises for transport problems."""
 
-    def __init__(self, session: aiohttp.ClientSession, rasa_url: str, rasa_token: Optional[str],
+    def __init__(self, session, rasa_url: str, rasa_token: Optional[str],
                  sms_url: Optional[str], sms_secret: Optional[str], timeout: float = 10.0):
+        """*session*: a :class:`LeanHTTPClient` (default in the service) or an ``aiohttp.ClientSession``."""
         self.session = session
+        self.timeout_s = timeout
         self.rasa_url = rasa_url.rstrip("/")
         self.rasa_token = rasa_token
         self.sms_url = sms_url
@@ -79,6 +82,16 @@ class Deliverer:
         return DeliveryResult("failed", None, f"unknown_channel:{row['channel']}")
 
     async def _post(self, url: str, body: bytes, headers: Mapping[str, str], what: str) -> DeliveryResult:
+        if isinstance(self.session, LeanHTTPClient):
+            try:
+                status, data = await self.session.post(url, body, headers, self.timeout_s)
+            except asyncio.TimeoutError:
+                return DeliveryResult("retry", None, f"{what} timeout")
+            except (OSError, HttpError, ValueError) as e:
+                return DeliveryResult("retry", None, f"{what} {type(e).__name__}: {e}"[:300])
+            outcome = classify_status(status)
+            err = None if outcome == "sent" else f"HTTP {status}: {data[:200].decode('utf-8', 'replace')}"
+            return DeliveryResult(outcome, status, err)
         try:
             async with self.session.post(url, data=body, headers=headers, timeout=self.timeout) as resp:
                 text = await resp.text()

@@ -295,3 +295,28 @@ async def test_log_lines_mask_phone_numbers(make_client, gateway, caplog):
         await c.post("/sms/inbound", data=raw, headers=h)
     assert "139****1111" in caplog.text
     assert "13900001111" not in caplog.text
+
+
+async def test_aiohttp_client_path_retries_with_same_key(make_client, gateway, clock):
+    c = await make_client(http_client="aiohttp")
+    child = await create_child(c, payload=child_payload(caregivers=SMS_ONLY))
+    gateway.script = [500]
+    await sweep(c)
+    clock.advance(minutes=15)
+    await sweep(c)
+    assert [q["status"] for q in gateway.requests] == [500, 200]
+    assert gateway.requests[0]["headers"]["Idempotency-Key"] == gateway.requests[1]["headers"]["Idempotency-Key"]
+    assert (await rows(c, child["id"]))[0]["status"] == "sent"
+
+
+async def test_planning_horizon_is_extended_by_the_sweep(make_client, rasa, clock):
+    c = await make_client()
+    child = await create_child(c, birth="2026-01-02")
+    days = {r["local_date"] for r in await rows(c, child["id"])}
+    assert "2026-05-02" in days and "2026-07-02" not in days          # 120-day horizon from 2026-03-02
+    clock.advance(days=61)
+    await sweep(c)
+    days = {r["local_date"] for r in await rows(c, child["id"])}
+    assert "2026-07-02" in days                                        # 6-month items planned now
+    keys = [r["idempotency_key"] for r in await rows(c, child["id"])]
+    assert len(keys) == len(set(keys))
