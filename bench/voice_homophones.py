@@ -89,10 +89,11 @@ def train(name: str, config: dict) -> Path:
     print(f"training {model.relative_to(ROOT)} ...", file=sys.stderr, flush=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
     started = time.monotonic()
+    log = open(OUT / f"train-{name}.log", "w", encoding="utf-8")
     subprocess.run(
         ["nice", str(Path(sys.executable).parent / "rasa"), "train", "nlu", "--config", str(config_path),
          "--nlu", "bot/data/nlu", "--domain", "bot/domain", "--out", str(OUT), "--fixed-model-name", model_name],
-        cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL,
+        cwd=ROOT, env=env, check=True, stdout=log, stderr=subprocess.STDOUT,
     )
     print(f"  trained in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
     return model

@@ -24,11 +24,12 @@ import json
 import logging
 import os
 import re
+import time
 from collections import OrderedDict
 from typing import Any, Dict, Optional, Text
 
 import aiohttp
-from rasa.core.channels.channel import InputChannel
+from rasa.core.channels.channel import InputChannel, OutputChannel
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -41,7 +42,9 @@ from bot.channels.voice_common import (
     slots_reader,
     verify_hmac_sha256,
 )
-from bot.voice.dialog import VoiceDialog
+from bot.nlu.language import detect_language
+from bot.voice.dialog import SMS_MAX_EN_WORDS, SMS_MAX_ZH_CHARS, VoiceDialog
+from bot.voice.speakable import render_turns
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +61,29 @@ def classify_status(status: int) -> str:
     if status == 429 or status >= 500:
         return "retry"
     return "failed"
+
+
+def sms_parts(text: str, language: Optional[str] = None) -> list:
+    """A pushed message as short SMS texts (no "reply 1" prompts: every part is sent)."""
+    language = language or detect_language(text) or "zh"
+    limit = SMS_MAX_ZH_CHARS if language == "zh" else SMS_MAX_EN_WORDS
+    return [t.body for t in render_turns([text], language, "", "", limit) if t.body]
+
+
+class SmsOutput(OutputChannel):
+    """Messages the bot sends on its own (trigger_intent with output_channel=sms, hotline replies)."""
+
+    def __init__(self, channel: "SmsInput") -> None:
+        self.channel = channel
+
+    @classmethod
+    def name(cls) -> Text:
+        return "sms"
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        digest = hashlib.sha256(f"{recipient_id}:{text}:{time.time_ns()}".encode()).hexdigest()[:24]
+        for number, part in enumerate(sms_parts(text), start=1):
+            await self.channel.send_sms(recipient_id, part, f"sms-push:{digest}:{number}", "")
 
 
 class SmsInput(InputChannel):
@@ -88,6 +114,9 @@ class SmsInput(InputChannel):
             os.environ.get("SMS_WEBHOOK_SECRET") or credentials.get("secret"),
             os.environ.get("SMS_GATEWAY_URL") or credentials.get("gateway_url"),
         )
+
+    def get_output_channel(self) -> Optional[OutputChannel]:
+        return SmsOutput(self)
 
     def _first_time(self, message_id: str) -> bool:
         if message_id in self._seen:

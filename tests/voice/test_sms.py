@@ -91,3 +91,15 @@ async def test_bad_signature_is_401_and_bad_body_400(serve, bot, sms_gateway):
     assert (await post(server, {"from": PHONE, "text": 5}))[0] == 400
     await asyncio.sleep(0.1)
     assert bot.received == [] and sms_gateway.requests == []
+
+
+async def test_pushed_messages_go_out_as_short_sms(sms_gateway):
+    from bot.channels.sms import SmsOutput
+
+    channel = SmsInput(SECRET, sms_gateway.url, retry_delays=())
+    long_text = "接种提醒：宝宝明天（3月5日）上午9:30该打第2剂百白破（DTaP），请带上预防接种证。" * 2
+    await SmsOutput(channel).send_text_message(PHONE, long_text)
+    texts = [r["json"]["text"] for r in sms_gateway.requests]
+    assert len(texts) >= 2 and all(len(t) <= 70 for t in texts)
+    assert "上午九点半" in texts[0] and "DTaP" not in "".join(texts) and "回复1" not in "".join(texts)
+    assert len({r["headers"]["Idempotency-Key"] for r in sms_gateway.requests}) == len(texts)
