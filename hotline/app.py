@@ -18,6 +18,8 @@ from aiohttp import web
 
 from hotline import pages
 from hotline.bridge import (
+    AFTER_RESUME_EVENTS,
+    RESUME_EVENTS,
     Bridge,
     DeliveryError,
     back_message,
@@ -492,7 +494,8 @@ async def resolve(request: web.Request) -> web.Response:
         return _json_error(409, "already_resolved", "the ticket is already resolved")
     try:
         # Resume the bot and say so, on the user's channel.
-        delivery = await bridge.deliver(ticket, back_message(ticket["language"]), extra_events=[{"event": "resume"}])
+        delivery = await bridge.deliver(ticket, back_message(ticket["language"]), extra_events=RESUME_EVENTS,
+                                        then=AFTER_RESUME_EVENTS)
     except (DeliveryError, aiohttp.ClientError, asyncio.TimeoutError) as error:
         store.unresolve(ticket["id"], ticket["claimed_by"], ticket["claimed_at"])
         store.audit(user, "resolve_failed", ticket, str(error)[:200])

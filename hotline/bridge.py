@@ -27,6 +27,12 @@ BACK_MESSAGES = {
 STAFF_PREFIX = {"zh": "【热线工作人员】", "en": "[Hotline worker] "}
 
 
+# Appended after the resume: the paused turn ended without an action_listen,
+# and without one the next user message would not match any rule.
+RESUME_EVENTS = [{"event": "resume"}]
+AFTER_RESUME_EVENTS = [{"event": "action", "name": "action_listen"}]
+
+
 def back_message(language: str) -> str:
     """What the bot says when a ticket is resolved, in the user's language."""
     return BACK_MESSAGES["en" if language == "en" else "zh"]
@@ -210,12 +216,13 @@ class Bridge:
         return "chat"
 
     async def deliver(self, ticket: Dict[str, Any], text: str, extra_events: Optional[List[Dict[str, Any]]] = None,
-                      key: Optional[str] = None) -> str:
+                      key: Optional[str] = None, then: Optional[List[Dict[str, Any]]] = None) -> str:
         """Send `text` to the ticket's user on the channel they came from and
         record it in the conversation. Returns how it went out:
         `chat:<channel>`, `sms` or `voice` (the caller needs a call-back)."""
         route = self.route(ticket["channel"])
-        events = list(extra_events or []) + [{"event": "bot", "text": text, "metadata": {"hotline": True}}]
+        events = (list(extra_events or []) + [{"event": "bot", "text": text, "metadata": {"hotline": True}}]
+                  + list(then or []))
         if route == "chat":
             # Rasa sends the bot event on the conversation's channel.
             await self.append_events(ticket["sender_id"], events, output_channel=ticket["channel"])

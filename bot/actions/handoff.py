@@ -123,6 +123,8 @@ def detect_trigger(events: List[Dict[str, Any]]) -> Tuple[str, str]:
     if _ran(this_turn, OUT_OF_SCOPE_ACTION):
         return "out_of_scope_insist", "normal"
     if _ran(this_turn, KB_ACTION):
+        if _decided(this_turn, "urgent"):
+            return "urgent", "urgent"
         if _said(this_turn, OFFER_RESPONSE) or _decided(this_turn, "low_confidence"):
             return "low_confidence", "normal"
         if _decided(this_turn, "out_of_scope"):

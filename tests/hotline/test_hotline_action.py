@@ -38,6 +38,9 @@ def test_a_plain_request_for_a_person():
 def test_urgent_when_the_knowledge_base_hands_over_in_the_same_turn():
     events = [user("宝宝抽搐了", "ask_question"), action("action_answer_question"), bot("请立即拨打120……")]
     assert detect_trigger(events) == ("urgent", "urgent")
+    # As action_answer_question marks it (metadata of its bot message).
+    flagged = events[:2] + [{"event": "bot", "text": "请立即拨打120……", "metadata": {"decision": "urgent"}}]
+    assert detect_trigger(flagged) == ("urgent", "urgent")
 
 
 def test_low_confidence_when_the_user_accepts_the_offer_of_a_human():

@@ -250,7 +250,7 @@ async def test_sms_reply_goes_to_the_signed_sms_gateway(hotline, staff, neighbou
     # Resolving texts the user that the bot is back.
     assert (await wang.post(path + "/resolve")).status == 200
     assert neighbours["sms"].received[-1]["body"]["text"] == BACK_MESSAGES["zh"]
-    assert [e["event"] for e in neighbours["rasa"].appended[-1]["events"]] == ["resume", "bot"]
+    assert [e["event"] for e in neighbours["rasa"].appended[-1]["events"]] == ["resume", "bot", "action"]
 
 
 async def test_voice_reply_becomes_a_call_back_task(hotline, staff, neighbours):
@@ -282,7 +282,8 @@ async def test_resolve_resumes_the_conversation_in_the_users_language(hotline, s
     neighbours["rasa"].fail = False
     assert (await wang.post(path + "/resolve")).status == 200
     sent = neighbours["rasa"].appended[-1]
-    assert [e["event"] for e in sent["events"]] == ["resume", "bot"]
+    assert [e["event"] for e in sent["events"]] == ["resume", "bot", "action"]
+    assert sent["events"][2]["name"] == "action_listen"
     assert sent["events"][1]["text"] == BACK_MESSAGES["en"]
     assert sent["query"]["output_channel"] == "webchat"
     assert (await boss.post(path + "/resolve")).status == 409
