@@ -56,7 +56,17 @@ def run_sink(port: int) -> None:
     async def stats(request):
         return web.json_response(count)
 
+    parent = os.getppid()
+
+    async def watchdog(app):
+        async def loop():
+            while os.getppid() == parent:      # exit when the benchmark process is gone
+                await asyncio.sleep(1)
+            os._exit(0)
+        app["watchdog"] = asyncio.ensure_future(loop())
+
     app = web.Application()
+    app.on_startup.append(watchdog)
     app.router.add_get("/stats", stats)
     app.router.add_post("/{tail:.*}", handle)
     web.run_app(app, host="127.0.0.1", port=port, print=lambda *a: print("ready", flush=True), access_log=None)

@@ -110,12 +110,32 @@ def next_caregiver(caregivers: Iterable[CaregiverInfo], after_order: int) -> Opt
     return None
 
 
+_REMINDABLE = frozenset(("due", "overdue", "upcoming"))
 _LABEL = {"vaccine": ("疫苗接种", "vaccination"), "checkup": ("健康检查", "check-up")}
+
+
+_NICK = "\x00NICK\x00"
 
 
 def render_message(nickname: str, lang: str, day: dt.date, today: dt.date, items: Sequence[ComputedItem],
                    schedule: Schedule, channel: str = "chat", escalation: bool = False) -> str:
     """Render one merged reminder in the caregiver's language."""
+    key = (lang, day, today, tuple((c.item.id, c.due_date, c.alternative) for c in items), id(schedule),
+           channel, escalation)
+    tmpl = _TEMPLATES.get(key)
+    if tmpl is None:
+        tmpl = _render(_NICK, lang, day, today, items, schedule, channel, escalation)
+        if len(_TEMPLATES) > 50_000:
+            _TEMPLATES.clear()
+        _TEMPLATES[key] = tmpl
+    return tmpl.replace(_NICK, nickname)
+
+
+_TEMPLATES: Dict[tuple, str] = {}
+
+
+def _render(nickname: str, lang: str, day: dt.date, today: dt.date, items: Sequence[ComputedItem],
+            schedule: Schedule, channel: str = "chat", escalation: bool = False) -> str:
     en = lang.startswith("en")
     kinds = sorted({c.item.kind for c in items}, reverse=True)
     lines: List[str] = []
@@ -137,7 +157,7 @@ def render_message(nickname: str, lang: str, day: dt.date, today: dt.date, items
         notes = [n.get("en") for n in schedule.notes[:1] if n.get("en")]
     else:
         what = "和".join(_LABEL.get(k, (k, k))[0] for k in kinds)
-        when = "已到期" if day <= today else f"{day.month}月{day.day}日到期"
+        when = "已到期" if day <= today else f"{day.year}年{day.month}月{day.day}日到期"
         head = f"【育儿助手】{nickname}的{what}提醒（{when}）"
         if escalation:
             head = "【第一联系人尚未确认】" + head
@@ -175,24 +195,30 @@ def plan_child(child_id: str, nickname: str, tz: str, birth: dt.date, computed: 
     z = zone(tz)
     local_now = now.astimezone(z)
     today = local_now.date()
-    done = already_reminded or set()
+    done = already_reminded
     by_day: Dict[dt.date, List[ComputedItem]] = {}
     for c in computed:
-        if c.status not in ("due", "overdue", "upcoming"):
+        if c.status not in _REMINDABLE:
             continue
-        if (c.item.id, c.due_date.isoformat()) in done:
-            continue
-        day = c.due_date if c.due_date > today else today
+        due = c.due_date
+        day = due if due > today else today
         if until is not None and day > until:
             continue
-        by_day.setdefault(day, []).append(c)
+        if done and (c.item.id, due.isoformat()) in done:
+            continue
+        lst = by_day.get(day)
+        if lst is None:
+            by_day[day] = [c]
+        else:
+            lst.append(c)
     out: List[PlannedReminder] = []
     channel = cg.channel()
+    no_quiet = cg.quiet_start == cg.quiet_end
     for day, items in sorted(by_day.items()):
         at = dt.datetime.combine(day, send_time, tzinfo=z)
         if at < local_now:
             at = local_now
-        due_at = next_allowed(at, tz, cg.quiet_start, cg.quiet_end)
+        due_at = at.astimezone(UTC) if no_quiet else next_allowed(at, tz, cg.quiet_start, cg.quiet_end)
         out.append(PlannedReminder(
             kind="schedule", child_id=child_id, caregiver_id=cg.id, channel=channel, local_date=day,
             due_at=due_at, body=render_message(nickname, cg.language, day, today, items, schedule, channel),

@@ -93,7 +93,7 @@ class ScheduleItem:
         return self.names.get("en" if lang.startswith("en") else "zh") or self.id
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Schedule:
     region: str
     items: Tuple[ScheduleItem, ...]
@@ -214,6 +214,19 @@ def chosen_series(schedule: Schedule, given: Mapping[str, dt.date]) -> Dict[str,
 
 def compute_schedule(birth: dt.date, schedule: Schedule, given: Mapping[str, dt.date],
                      today: dt.date) -> List[ComputedItem]:
+    """Compute every item of *schedule* for a child born on *birth* (memoised when no dose is given)."""
+    if not given:
+        return list(_compute_no_doses(birth, schedule, today))
+    return _compute(birth, schedule, given, today)
+
+
+@functools.lru_cache(maxsize=8192)
+def _compute_no_doses(birth: dt.date, schedule: Schedule, today: dt.date) -> Tuple[ComputedItem, ...]:
+    return tuple(_compute(birth, schedule, {}, today))
+
+
+def _compute(birth: dt.date, schedule: Schedule, given: Mapping[str, dt.date],
+             today: dt.date) -> List[ComputedItem]:
     """Compute every item of *schedule* for a child born on *birth*.
 
     *given* maps item id -> date the dose was given. Returns items sorted by due date.

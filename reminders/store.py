@@ -139,16 +139,19 @@ reminders = sa.Table(
     sa.Column("status", sa.String(15), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("claimed_by", sa.String(100)),
-    sa.Column("claim_token", sa.String(40), index=True),
+    sa.Column("claim_token", sa.String(40)),
     sa.Column("lease_expires_at", UTCDateTime),
     sa.Column("idempotency_key", sa.String(160), nullable=False, unique=True),
     sa.Column("last_error", sa.Text),
     sa.Column("sent_at", UTCDateTime),
-    sa.Column("escalate_at", UTCDateTime, index=True),            # unacknowledged vaccination reminder: check then
+    sa.Column("escalate_at", UTCDateTime),                        # unacknowledged vaccination reminder: check then
     sa.Column("acked_at", UTCDateTime),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Index("ix_reminders_status_next", "status", "next_attempt_at"),
+    # partial: most rows never need an escalation check
+    sa.Index("ix_reminders_escalate_at", "escalate_at", sqlite_where=sa.text("escalate_at IS NOT NULL"),
+             postgresql_where=sa.text("escalate_at IS NOT NULL")),
 )
 confirmations = sa.Table(
     "pending_confirmations", metadata,
@@ -161,6 +164,25 @@ confirmations = sa.Table(
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+def _sqlite_dt(v: dt.datetime) -> str:
+    """The exact text SQLAlchemy's SQLite DATETIME stores (naive UTC, microseconds always present)."""
+    return v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+_REMINDER_COLS = ("kind", "child_id", "caregiver_id", "activity_id", "channel", "group_key", "local_date", "body",
+                  "items_json", "due_at", "next_attempt_at", "status", "attempts", "idempotency_key", "created_at",
+                  "updated_at")
+_REMINDER_INSERT = (f"INSERT INTO reminders ({', '.join(_REMINDER_COLS)}) "
+                    f"VALUES ({', '.join('?' * len(_REMINDER_COLS))})")
+
+
+def _reminder_tuple(p: PlannedReminder, now_s: str) -> tuple:
+    due = _sqlite_dt(p.due_at)
+    return (p.kind, p.child_id, p.caregiver_id, p.activity_id, p.channel, p.group_key,
+            p.local_date.isoformat() if p.local_date else None, p.body, json.dumps(p.items), due, due, PENDING, 0,
+            p.idempotency_key, now_s, now_s)
 
 
 class NotFound(Exception):
@@ -423,6 +445,7 @@ class Store:
         Each entry: ``{consent, child, caregivers}`` already validated. Returns reminder rows inserted.
         """
         fam_rows, child_rows, cg_rows, rem_rows = [], [], [], []
+        now_s = _sqlite_dt(now)
         for f in families_data:
             fid, cid = new_id(), new_id()
             ch = f["child"]
@@ -447,16 +470,43 @@ class Store:
                 infos.append(_cg_info(row))
             sched = load_schedule(ch["region"])
             computed = compute_schedule(ch["birth_date"], sched, {}, today)
-            for p in planner.plan_child(cid, ch["nickname"], ch["timezone"], ch["birth_date"], computed, infos,
-                                        sched, now, self.send_time, until=today + self.horizon):
-                rem_rows.append(self._row(p, now))
+            planned = planner.plan_child(cid, ch["nickname"], ch["timezone"], ch["birth_date"], computed, infos,
+                                         sched, now, self.send_time, until=today + self.horizon)
+            if self.is_sqlite:
+                rem_rows.extend(_reminder_tuple(p, now_s) for p in planned)
+            else:
+                rem_rows.extend(self._row(p, now) for p in planned)
         with self.engine.begin() as conn:
-            conn.execute(families.insert(), fam_rows)
-            conn.execute(children.insert(), child_rows)
-            conn.execute(caregivers.insert(), cg_rows)
-            if rem_rows:
+            for table, rows in ((families, fam_rows), (children, child_rows), (caregivers, cg_rows)):
+                if rows:
+                    self._fast_insert(conn, table, rows)
+            if rem_rows and self.is_sqlite:
+                conn.exec_driver_sql(_REMINDER_INSERT, rem_rows)
+            elif rem_rows:
                 conn.execute(reminders.insert(), rem_rows)
         return len(rem_rows)
+
+    def _fast_insert(self, conn, table: sa.Table, rows: List[Dict[str, Any]]) -> None:
+        """executemany; on SQLite straight through the DB-API with values converted exactly as the
+        column types would (UTC ``YYYY-MM-DD HH:MM:SS.ffffff`` strings, ISO dates, 0/1)."""
+        if not self.is_sqlite:
+            conn.execute(table.insert(), rows)
+            return
+        cols = [c for c in table.columns if c.name in rows[0]]
+        conv = []
+        for c in cols:
+            if isinstance(c.type, UTCDateTime):
+                conv.append(lambda v: None if v is None else v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"))
+            elif isinstance(c.type, sa.Date):
+                conv.append(lambda v: None if v is None else v.isoformat())
+            elif isinstance(c.type, sa.Boolean):
+                conv.append(lambda v: None if v is None else int(bool(v)))
+            else:
+                conv.append(None)
+        names = [c.name for c in cols]
+        sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+        params = [tuple(v if f is None else f(v) for f, v in zip(conv, (r[n] for n in names))) for r in rows]
+        conn.exec_driver_sql(sql, params)
 
     def extend_horizons(self, now: dt.datetime, limit: int = 200) -> int:
         """Replan children whose planned horizon ends within half a horizon (idempotent).
@@ -493,14 +543,21 @@ class Store:
                 ids = [r[0] for r in conn.execute(due)]
                 if not ids:
                     return []
-                cond = reminders.c.id.in_(ids)
+                conn.execute(reminders.update().where(reminders.c.id.in_(ids)).values(
+                    status=CLAIMED, claimed_by=worker, claim_token=token, lease_expires_at=expires,
+                    next_attempt_at=expires, updated_at=now))
             else:
-                cond = reminders.c.id.in_(due.scalar_subquery())
-            res = conn.execute(reminders.update().where(cond).values(
-                status=CLAIMED, claimed_by=worker, claim_token=token, lease_expires_at=expires,
-                next_attempt_at=expires, updated_at=now))
-            if res.rowcount == 0:
-                return []
+                # one atomic statement; RETURNING (SQLite >= 3.35) gives the claimed ids
+                fmt = "%Y-%m-%d %H:%M:%S.%f"
+                ids = [r[0] for r in conn.exec_driver_sql(
+                    "UPDATE reminders SET status=?, claimed_by=?, claim_token=?, lease_expires_at=?, "
+                    "next_attempt_at=?, updated_at=? WHERE id IN (SELECT id FROM reminders "
+                    "WHERE status IN (?, ?) AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?) RETURNING id",
+                    (CLAIMED, worker, token, expires.astimezone(UTC).strftime(fmt), expires.astimezone(UTC).strftime(fmt),
+                     now.astimezone(UTC).strftime(fmt), PENDING, CLAIMED, now.astimezone(UTC).strftime(fmt),
+                     limit)).fetchall()]
+                if not ids:
+                    return []
             j = reminders.join(caregivers, caregivers.c.id == reminders.c.caregiver_id)
             rows = conn.execute(sa.select(
                 reminders.c.id, reminders.c.kind, reminders.c.child_id, reminders.c.caregiver_id,
@@ -510,7 +567,7 @@ class Store:
                 caregivers.c.chat_sender_id, caregivers.c.chat_channel, caregivers.c.phone,
                 caregivers.c.opted_out, caregivers.c.quiet_start, caregivers.c.quiet_end,
                 caregivers.c.timezone, caregivers.c.escalation_order, caregivers.c.language,
-                caregivers.c.family_id).select_from(j).where(reminders.c.claim_token == token)).fetchall()
+                caregivers.c.family_id).select_from(j).where(reminders.c.id.in_(ids))).fetchall()
             out = [dict(r._mapping) for r in rows]
             esc_groups = {r["group_key"] for r in out if r["kind"] == "escalation"}
             if esc_groups:
