@@ -51,7 +51,11 @@ class Embedder:
         import torch
         from sentence_transformers import SentenceTransformer
 
-        torch.set_num_threads(threads or int(os.environ.get("KB_TORCH_THREADS", "0")) or min(2, os.cpu_count() or 1))
+        # One thread per query by default: on a small shared machine two threads
+        # wait on each other whenever another process holds a core (p95 explodes).
+        # Batch embedding (index builds) uses all cores through ``all_threads``.
+        self.threads = threads or int(os.environ.get("KB_TORCH_THREADS", "0") or 1)
+        torch.set_num_threads(self.threads)
         self.model = SentenceTransformer(self.spec, device="cpu")
         self.model.eval()
         prompts = getattr(self.model, "prompts", {}) or {}
@@ -60,6 +64,22 @@ class Embedder:
         self.identity = model_identity(self.spec)
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(get_dim())
+
+    def all_threads(self):
+        """Context manager: use every core for a batch job, then go back to ``self.threads``."""
+        import contextlib
+
+        import torch
+
+        @contextlib.contextmanager
+        def scope():
+            torch.set_num_threads(max(self.threads, os.cpu_count() or 1))
+            try:
+                yield
+            finally:
+                torch.set_num_threads(self.threads)
+
+        return scope()
 
     def _encode(self, texts: Sequence[str], prompt_name: Optional[str], batch_size: int) -> np.ndarray:
         vectors = self.model.encode(

@@ -11,6 +11,7 @@ unchanged knowledge base is loaded, never re-embedded.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -162,7 +163,9 @@ def build_index(
     else:
         faiss_index = None
     if faiss_index is None:
-        vectors = embed_documents(docs, embedder, progress=progress)
+        scope = embedder.all_threads() if hasattr(embedder, "all_threads") else contextlib.nullcontext()
+        with scope:
+            vectors = embed_documents(docs, embedder, progress=progress)
         faiss_index = make_faiss_index(vectors, index_type)
         tmp = folder.with_name(folder.name + ".tmp")
         tmp.mkdir(parents=True, exist_ok=True)

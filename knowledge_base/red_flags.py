@@ -110,6 +110,7 @@ def parse_number(token: str) -> Optional[float]:
 
 _ZH_INFANT_WORDS = re.compile(r"新生儿|刚出生|出生没几天|生下来没几天|几天大|月子里|坐月子|满月|没满月|未满月|不到(三|3|两|2|一|1)个?月|不满(三|3|两|2)个?月")
 _ZH_MONTHS = re.compile(_NUM + r"个?(半|多)?月")
+_ZH_DURATION_BEFORE = re.compile(r"(过了|过去|烧了|咳了|拉了|吐了|持续|连续|耽误了?|晚了|推迟了?|隔了|间隔|打了|吃了|用了|快|已经|好几|有)$")
 _ZH_AGE_DAYS = re.compile(r"(出生|生下来|刚生|出生后)?" + _NUM + r"(天|日)(大|的(宝宝|孩子|娃|婴儿|新生儿|小孩)|宝宝|新生儿|婴儿|娃)")
 _ZH_BORN_DAYS = re.compile(r"(出生|生下来|刚生|宝宝|孩子|娃|婴儿|新生儿|儿子|女儿|闺女|孙子|孙女|外孙|外孙女)(才|刚|刚刚|出生)?" + _NUM + r"(天|日)")
 _ZH_WEEKS = re.compile(_NUM + r"(周|星期|个星期)(大|的(宝宝|孩子|娃|婴儿)|宝宝|婴儿)")
@@ -126,6 +127,8 @@ def infant_age_months(compact: str, spaced: str) -> Optional[float]:
         return 12.0
     ages: list[float] = []
     for m in _ZH_MONTHS.finditer(compact):
+        if _ZH_DURATION_BEFORE.search(compact[max(0, m.start() - 4): m.start()]):
+            continue  # "过了一个月" is how long, not how old
         n = parse_number(m.group("n"))
         if n is not None:
             ages.append(n + (0.5 if m.group(2) else 0.0))

@@ -115,3 +115,12 @@ def test_import_is_light():
     heavy, seconds = out.rsplit("]", 1)
     assert heavy + "]" == "[]"
     assert float(seconds) < 3.0  # generous: the machine is shared
+
+
+@pytest.mark.parametrize("text", ["娃发烧耽误了打针 过了一个月了咋补", "咳嗽持续两个月了 发烧"])
+def test_durations_are_not_ages(text):
+    assert check(text) is None
+
+
+def test_stiff_neck_with_fever():
+    assert check("闺女脖子硬 发烧 还老吐").id == "brain_signs"
