@@ -41,7 +41,8 @@ validate-data: install
 	$(RASA) data validate --config config.yml --domain bot/domain --data bot/data --fail-on-warnings
 
 rasa-test: install train
-	$(RASA) test core --stories tests/stories --domain bot/domain --model models/$$($(PY) -c 'from launcher.model import model_path; print(model_path().name)') \
+	$(RASA) test --stories tests/stories --nlu tests/nlu/heldout_nlu.yml --domain bot/domain \
+	  --model models/$$($(PY) -c 'from launcher.model import model_path; print(model_path().name)') \
 	  --fail-on-prediction-errors --out results
 
 clean:

@@ -17,7 +17,7 @@ def run(config: str) -> int:
     model = ensure_model(config)
     secrets = ensure_secrets(var_dir / "secrets.env")
     ports = Ports()
-    specs = stack(model, ports, secrets)
+    specs = stack(model, ports, secrets, var_dir)
     supervisor = Supervisor(specs, base_environment(ports, secrets, var_dir), var_dir / "log", echo=sys.stdout)
 
     def _stop(signum, frame):  # Ctrl-C or SIGTERM: leave wait() and clean up.

@@ -64,8 +64,8 @@ def _has_module(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
-def stack(model: Path, ports: Ports, secrets: Mapping[str, str]) -> List[ProcessSpec]:
-    """Every process of the stack, in start order."""
+def stack(model: Path, ports: Ports, secrets: Mapping[str, str], var_dir: Path) -> List[ProcessSpec]:
+    """Every process of the stack, in start order; each keeps its data in var_dir."""
     rasa = f"http://127.0.0.1:{ports.rasa}"
     specs = [
         ProcessSpec(
@@ -91,6 +91,10 @@ def stack(model: Path, ports: Ports, secrets: Mapping[str, str]) -> List[Process
                 name="reminders",
                 argv=[sys.executable, "-m", "reminders", "serve", "--port", str(ports.reminders)],
                 health_url=f"http://127.0.0.1:{ports.reminders}/health",
+                env={
+                    "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{var_dir / 'reminders.db'}",
+                    "REMINDERS_PUBLIC_URL": f"http://127.0.0.1:{ports.reminders}",
+                },
                 urls={"reminders API": f"http://127.0.0.1:{ports.reminders}/openapi.json"},
             )
         )

@@ -24,6 +24,7 @@ class RasaStack:
 
     url: str
     actions_url: str
+    reminders_url: str
     token: str
     var_dir: Path
     env: Dict[str, str]
@@ -35,7 +36,8 @@ class RasaStack:
 
 @pytest.fixture(scope="session")
 def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
-    """Rasa (trained model of the current inputs) and the action server."""
+    """Rasa (trained model of the current inputs), the action server and the
+    reminders service, each with its data in a temporary var/ folder."""
     from launcher.model import latest_model
     from launcher.processes import Ports, base_environment, stack
     from launcher.supervisor import Supervisor
@@ -45,13 +47,14 @@ def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
         pytest.fail("No trained model for the current inputs: run `make train` (make test does).")
     var_dir = tmp_path_factory.mktemp("var")
     ports = Ports(rasa=free_port(), actions=free_port(), knowledge_base=free_port(), reminders=free_port())
-    secrets = {"RASA_AUTH_TOKEN": "test-token"}
-    specs = [s for s in stack(model, ports, secrets) if s.name in ("actions", "rasa")]
+    secrets = {"RASA_AUTH_TOKEN": "test-token", "REMINDERS_API_TOKEN": "test-reminders-token"}
+    specs = [s for s in stack(model, ports, secrets, var_dir) if s.name in ("actions", "reminders", "rasa")]
     env = base_environment(ports, secrets, var_dir)
     with Supervisor(specs, env, var_dir / "log"):
         yield RasaStack(
             url=f"http://127.0.0.1:{ports.rasa}",
             actions_url=f"http://127.0.0.1:{ports.actions}",
+            reminders_url=f"http://127.0.0.1:{ports.reminders}",
             token=secrets["RASA_AUTH_TOKEN"],
             var_dir=var_dir,
             env=env,

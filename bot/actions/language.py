@@ -8,6 +8,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.language import detect_language
+
 LANGUAGES = ("zh", "en")
 _WANTS_EN = re.compile(r"英语|英文|english|eng\b", re.IGNORECASE)
 _WANTS_ZH = re.compile(r"中文|汉语|普通话|国语|华语|chinese|mandarin|putonghua", re.IGNORECASE)
@@ -47,3 +49,17 @@ class ActionSwitchLanguage(Action):
         # bare "换种语言" written in Chinese switches to English.
         text = tracker.latest_message.get("text")
         return [SlotSet("language", requested_language(text, current_language(tracker)))]
+
+
+class ActionDetectLanguage(Action):
+    """Fills the language slot from each user message (a custom slot mapping,
+    run by Rasa's action_extract_slots at the start of every turn)."""
+
+    def name(self) -> Text:
+        return "action_detect_language"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        language = detect_language(tracker.latest_message.get("text"))
+        return [SlotSet("language", language)] if language else []

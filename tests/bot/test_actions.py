@@ -100,3 +100,12 @@ def test_out_of_scope_declines_first_then_hands_over():
     messages, events = run(ActionOutOfScope(), tracker(again))
     assert messages == []
     assert events[0]["event"] == "followup" and events[0]["name"] == "action_handoff"
+
+
+def test_detect_language_sets_the_slot_only_when_the_message_shows_one():
+    from bot.actions.language import ActionDetectLanguage
+
+    _, events = run(ActionDetectLanguage(), tracker([], text="hello there"))
+    assert events[0]["name"] == "language" and events[0]["value"] == "en"
+    _, events = run(ActionDetectLanguage(), tracker([], {"language": "en"}, text="👍"))
+    assert events == []

@@ -1,7 +1,7 @@
 import pytest
 
 from bot.actions.language import requested_language
-from bot.nlu.language import detect_language
+from bot.language import detect_language
 
 
 @pytest.mark.parametrize(

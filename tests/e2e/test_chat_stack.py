@@ -4,32 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.error
-import urllib.request
 import uuid
-from typing import Any, Tuple
 
 import pytest
+from e2e_http import get, post
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
-
-
-def post(url: str, payload: Any = None, raw: bytes | None = None, timeout: float = 60) -> Tuple[int, Any]:
-    data = raw if raw is not None else json.dumps(payload).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
-
-
-def get(url: str, timeout: float = 30) -> Tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
 
 
 def say(stack, sender: str, message: str):
