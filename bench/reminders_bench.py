@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Dict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -103,18 +104,32 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def bench_schedule(db_path: str, fams, now: dt.datetime, batch: int):
-    from reminders.store import Store
+def bench_schedule(db_path: str, fams, now: dt.datetime, batch: int, workers: int = 0):
+    """Plan (pure, optionally in *workers* processes) and insert (this process, one writer)."""
+    from concurrent.futures import ProcessPoolExecutor
+    from reminders.store import Store, prepare_bulk
     store = Store(f"sqlite:///{db_path}", send_time=dt.time(0, 0))
+    chunks = [fams[k:k + batch] for k in range(0, len(fams), batch)]
     t0 = time.perf_counter()
     rows = 0
-    for k in range(0, len(fams), batch):
-        rows += store.bulk_create(fams[k:k + batch], now)
+    if workers <= 0:
+        for ch in chunks:
+            rows += store.bulk_create(ch, now)
+    else:
+        with ProcessPoolExecutor(workers) as ex:
+            pending = []
+            for ch in chunks:
+                pending.append(ex.submit(prepare_bulk, ch, now, store.send_time, store.horizon.days, True))
+                if len(pending) > workers + 1:
+                    rows += store.insert_prepared(pending.pop(0).result())
+            for f in pending:
+                rows += store.insert_prepared(f.result())
     secs = time.perf_counter() - t0
     return store, secs, rows
 
 
-async def bench_dispatch(store, sink_url: str, batch_size: int, concurrency: int, http_client: str = "lean"):
+async def bench_dispatch(store, sink_url: str, batch_size: int, concurrency: int, http_client: str = "lean",
+                         worker: str = "bench", count: bool = True):
     import aiohttp
     from reminders.clock import SystemClock
     from reminders.delivery import Deliverer
@@ -129,7 +144,7 @@ async def bench_dispatch(store, sink_url: str, batch_size: int, concurrency: int
     try:
         d = Deliverer(session, sink_url, "tok", sink_url + "/sms", SECRET, timeout=30)
         metrics = Metrics()
-        sw = Sweeper(store, d, SystemClock(), metrics, "bench", batch_size=batch_size, concurrency=concurrency,
+        sw = Sweeper(store, d, SystemClock(), metrics, worker, batch_size=batch_size, concurrency=concurrency,
                      max_sweep_seconds=3600)
         sw.extend_horizons = False
         t0 = time.perf_counter()
@@ -137,10 +152,48 @@ async def bench_dispatch(store, sink_url: str, batch_size: int, concurrency: int
         secs = time.perf_counter() - t0
     finally:
         await session.close()
-    sent = store.counts_by_status()["sent"]
+    sent = store.counts_by_status()["sent"] if count else delivered
     outcomes = dict((f"{k[0]}:{k[1]}", v) for k, v in metrics.deliveries.items())
     return {"claimed": delivered, "sent": sent, "secs": secs, "rate": sent / secs if secs else 0.0,
             "outcomes": outcomes, "pending_before": due}
+
+
+def dispatch_worker(db_path: str, sink_url: str, batch_size: int, concurrency: int, http_client: str,
+                    worker: str) -> None:
+    """A separate sweep worker process (same code as the service's worker) for multi-worker dispatch."""
+    from reminders.store import Store
+    store = Store(f"sqlite:///{db_path}", send_time=dt.time(0, 0))
+    print("ready", flush=True)
+    sys.stdin.readline()
+    res = asyncio.run(bench_dispatch(store, sink_url, batch_size, concurrency, http_client, worker=worker,
+                                     count=False))
+    print(json.dumps(res), flush=True)
+    store.close()
+
+
+def bench_dispatch_multi(store, db_path: str, sink_url: str, args) -> dict:
+    """Run args.dispatch_workers sweep worker processes against the same SQLite file."""
+    procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "--dispatch-worker", db_path, sink_url,
+                               str(args.batch_size), str(args.concurrency), args.http_client, f"bench-w{i}"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+             for i in range(args.dispatch_workers)]
+    for p in procs:
+        assert p.stdout.readline().strip() == "ready"
+    t0 = time.perf_counter()
+    for p in procs:
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    outs = [json.loads(p.stdout.readline()) for p in procs]
+    for p in procs:
+        p.wait(timeout=60)
+    secs = time.perf_counter() - t0
+    sent = store.counts_by_status()["sent"]
+    outcomes: Dict[str, int] = {}
+    for o in outs:
+        for k, v in o["outcomes"].items():
+            outcomes[k] = outcomes.get(k, 0) + v
+    return {"claimed": sum(o["claimed"] for o in outs), "sent": sent, "secs": secs, "rate": sent / secs,
+            "outcomes": outcomes, "workers": len(procs), "per_worker": [o["claimed"] for o in outs]}
 
 
 async def _noop_deliver(key):  # module-level: SQLAlchemyJobStore pickles a reference to it
@@ -201,11 +254,14 @@ async def one_run(args, run: int, sink_url: str):
     today = now.date()
     tmp = tempfile.mkdtemp(prefix="rbench")
     fams = families(args.children, today, seed=run)
-    store, s_secs, rows = bench_schedule(os.path.join(tmp, "r.db"), fams, now, args.insert_batch)
+    store, s_secs, rows = bench_schedule(os.path.join(tmp, "r.db"), fams, now, args.insert_batch, args.plan_workers)
     del fams
     print(f"run {run}: scheduled {args.children} children -> {rows} rows in {s_secs:.1f}s "
           f"({args.children / s_secs:.0f} children/s), rss {rss_mb():.0f} MB", flush=True)
-    disp = await bench_dispatch(store, sink_url, args.batch_size, args.concurrency, args.http_client)
+    if args.dispatch_workers > 1:
+        disp = bench_dispatch_multi(store, os.path.join(tmp, "r.db"), sink_url, args)
+    else:
+        disp = await bench_dispatch(store, sink_url, args.batch_size, args.concurrency, args.http_client)
     print(f"run {run}: dispatched {disp['sent']} in {disp['secs']:.1f}s ({disp['rate']:.0f}/s) {disp['outcomes']}, "
           f"rss {rss_mb():.0f} MB", flush=True)
     store.close()
@@ -244,9 +300,11 @@ def write_report(path: str, args, runs, started: str) -> str:
         "10% en/US schedule), 1-2 caregivers each, no doses recorded. Scheduling = compute the full schedule with "
         "catch-up, plan merged per-day messages (one per child and day, primary caregiver), insert families, "
         "children, caregivers and reminder rows into a fresh SQLite file (WAL) in batches of "
-        f"{args.insert_batch} children. Quiet hours are disabled and the send time is 00:00 so that each child's "
-        "overdue items (merged into one message) are due at once; every such message is then dispatched by the "
-        f"sweep (batches of {args.batch_size}, concurrency {args.concurrency}) to a loopback aiohttp sink in a "
+        f"{args.insert_batch} children; the pure compute/plan step runs in {args.plan_workers} worker process(es) "
+        "(`prepare_bulk`) while the main process, the single SQLite writer, inserts. Quiet hours are disabled and the send time is 00:00 so that each child's "
+        "overdue items (merged into one message) are due at once; every such message is then dispatched by "
+        f"{args.dispatch_workers} sweep worker process(es) sharing the SQLite file (atomic claim with lease; batches of "
+        f"{args.batch_size}, concurrency {args.concurrency} each) to a loopback aiohttp sink in a "
         "separate process (SMS requests are HMAC-signed and verified by the sink; chat requests go to a "
         "trigger_intent-shaped URL).", "",
         "## Results", "",
@@ -322,11 +380,20 @@ def main() -> None:
     ap.add_argument("--insert-batch", type=int, default=2000)
     ap.add_argument("--batch-size", type=int, default=500)
     ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--plan-workers", type=int, default=2,
+                    help="processes computing/planning while this process inserts (0 = all in-process)")
     ap.add_argument("--http-client", default="lean", choices=["lean", "aiohttp"])
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks", "reminders.md"))
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--dispatch-workers", type=int, default=2,
+                    help="sweep worker processes sharing the SQLite file during dispatch (1 = in this process)")
     ap.add_argument("--sink", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--dispatch-worker", nargs=6, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.dispatch_worker:
+        db, url, bs, cc, hc, wid = args.dispatch_worker
+        dispatch_worker(db, url, int(bs), int(cc), hc, wid)
+        return
     if args.sink:
         run_sink(args.sink)
         return

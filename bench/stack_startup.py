@@ -98,6 +98,8 @@ def main() -> None:
         "## Chat stack: training and start-up",
         "",
         f"Machine: {os.cpu_count()} cores, {cpu_model()}; {time.strftime('%Y-%m-%d')}; model {model_path().name}.",
+        f"Load average at the end of the run: {', '.join(f'{x:.1f}' for x in os.getloadavg())} "
+        "(other work on the machine makes these figures pessimistic).",
         f"Median of {args.runs} runs ({args.train_runs} for training from scratch), seconds.",
         "",
         "| what | median s | runs |",

@@ -215,8 +215,8 @@ async def health(request: web.Request) -> web.Response:
 async def metrics_handler(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
     counts = await store.run(store.counts_by_status)
-    return web.Response(text=request.app[METRICS_KEY].render(counts), content_type="text/plain",
-                        charset="utf-8", headers={"X-Content-Type": "text/plain; version=0.0.4"})
+    return web.Response(body=request.app[METRICS_KEY].render(counts).encode("utf-8"),
+                        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
 
 async def openapi_handler(request: web.Request) -> web.Response:
@@ -246,7 +246,7 @@ async def create_child(request: web.Request) -> web.Response:
     nickname = _str(child, "nickname", max_len=50)
     language = _lang(child.get("language", "zh"))
     tz = _tz(_str(child, "timezone", required=False, max_len=64, default=cfg.default_timezone))
-    region = child.get("region") or ("US" if language == "en" and tz.startswith("America/") else "CN")
+    region = child.get("region") or ("US" if language == "en" else "CN")   # English users: US schedule
     if not isinstance(region, str) or region.upper() not in REGION_FILES:
         raise ApiError(422, "invalid_region", f"region must be one of {sorted(REGION_FILES)}")
     region = region.upper()

@@ -212,6 +212,44 @@ def row_dict(r) -> Dict[str, Any]:
     return {k: _iso(v) for k, v in dict(r._mapping).items()}
 
 
+def prepare_bulk(families_data: Sequence[Mapping], now: dt.datetime, send_time: dt.time, horizon_days: int,
+                 sqlite: bool = True) -> Dict[str, list]:
+    """Pure and picklable: ids, rows and planned reminder rows for NEW consented families."""
+    horizon = dt.timedelta(days=horizon_days)
+    fam_rows, child_rows, cg_rows, rem_rows = [], [], [], []
+    now_s = _sqlite_dt(now)
+    for f in families_data:
+        fid, cid = new_id(), new_id()
+        ch = f["child"]
+        fam_rows.append(dict(id=fid, consent_by=f["consent"]["by"], consent_at=now,
+                             consent_version=f["consent"]["text_version"], consent_channel="import",
+                             created_at=now))
+        today = now.astimezone(planner.zone(ch["timezone"])).date()
+        child_rows.append(dict(id=cid, family_id=fid, nickname=ch["nickname"], birth_date=ch["birth_date"],
+                               language=ch["language"], timezone=ch["timezone"], region=ch["region"],
+                               ics_token=secrets.token_urlsafe(24), planned_until=today + horizon,
+                               created_at=now))
+        infos = []
+        for i, c in enumerate(f["caregivers"]):
+            row = dict(id=new_id(), family_id=fid, name=c.get("name"), role=c.get("role", "parent"),
+                       escalation_order=i, language=c.get("language") or ch["language"],
+                       timezone=ch["timezone"], chat_sender_id=c.get("chat_sender_id"),
+                       chat_channel=c.get("chat_channel"), phone=c.get("phone"),
+                       preferred_channel=c.get("preferred_channel"), quiet_start=c["quiet_start"],
+                       quiet_end=c["quiet_end"], opted_out=False, opted_out_at=None, created_at=now)
+            cg_rows.append(row)
+            infos.append(_cg_info(row))
+        sched = load_schedule(ch["region"])
+        computed = compute_schedule(ch["birth_date"], sched, {}, today)
+        planned = planner.plan_child(cid, ch["nickname"], ch["timezone"], ch["birth_date"], computed, infos,
+                                     sched, now, send_time, until=today + horizon)
+        if sqlite:
+            rem_rows.extend(_reminder_tuple(p, now_s) for p in planned)
+        else:
+            rem_rows.extend(Store._row(p, now) for p in planned)
+    return {"families": fam_rows, "children": child_rows, "caregivers": cg_rows, "reminders": rem_rows}
+
+
 class Store:
     """Data access for the reminders service."""
 
@@ -443,41 +481,17 @@ class Store:
         """Fast path for many NEW families (benchmark/import): batched inserts, same planner.
 
         Each entry: ``{consent, child, caregivers}`` already validated. Returns reminder rows inserted.
+        The pure part (:func:`prepare_bulk`) can run in worker processes; see ``bench/reminders_bench.py``.
         """
-        fam_rows, child_rows, cg_rows, rem_rows = [], [], [], []
-        now_s = _sqlite_dt(now)
-        for f in families_data:
-            fid, cid = new_id(), new_id()
-            ch = f["child"]
-            fam_rows.append(dict(id=fid, consent_by=f["consent"]["by"], consent_at=now,
-                                 consent_version=f["consent"]["text_version"], consent_channel="import",
-                                 created_at=now))
-            today = now.astimezone(planner.zone(ch["timezone"])).date()
-            child_rows.append(dict(id=cid, family_id=fid, nickname=ch["nickname"], birth_date=ch["birth_date"],
-                                   language=ch["language"], timezone=ch["timezone"], region=ch["region"],
-                                   ics_token=secrets.token_urlsafe(24), planned_until=today + self.horizon,
-                                   created_at=now))
-            infos = []
-            for i, c in enumerate(f["caregivers"]):
-                gid = new_id()
-                row = dict(id=gid, family_id=fid, name=c.get("name"), role=c.get("role", "parent"),
-                           escalation_order=i, language=c.get("language") or ch["language"],
-                           timezone=ch["timezone"], chat_sender_id=c.get("chat_sender_id"),
-                           chat_channel=c.get("chat_channel"), phone=c.get("phone"),
-                           preferred_channel=c.get("preferred_channel"), quiet_start=c["quiet_start"],
-                           quiet_end=c["quiet_end"], opted_out=False, opted_out_at=None, created_at=now)
-                cg_rows.append(row)
-                infos.append(_cg_info(row))
-            sched = load_schedule(ch["region"])
-            computed = compute_schedule(ch["birth_date"], sched, {}, today)
-            planned = planner.plan_child(cid, ch["nickname"], ch["timezone"], ch["birth_date"], computed, infos,
-                                         sched, now, self.send_time, until=today + self.horizon)
-            if self.is_sqlite:
-                rem_rows.extend(_reminder_tuple(p, now_s) for p in planned)
-            else:
-                rem_rows.extend(self._row(p, now) for p in planned)
+        return self.insert_prepared(prepare_bulk(families_data, now, self.send_time, self.horizon.days,
+                                                 self.is_sqlite))
+
+    def insert_prepared(self, prepared: Mapping[str, list]) -> int:
+        """Insert the output of :func:`prepare_bulk` in one transaction; returns reminder rows."""
+        rem_rows = prepared["reminders"]
         with self.engine.begin() as conn:
-            for table, rows in ((families, fam_rows), (children, child_rows), (caregivers, cg_rows)):
+            for table, rows in ((families, prepared["families"]), (children, prepared["children"]),
+                                (caregivers, prepared["caregivers"])):
                 if rows:
                     self._fast_insert(conn, table, rows)
             if rem_rows and self.is_sqlite:

@@ -36,6 +36,17 @@ async def test_create_and_get_child(make_client):
     assert len({r["local_date"] for r in rows}) == len(rows)       # merged per day
 
 
+async def test_english_child_defaults_to_us_schedule(make_client):
+    c = await make_client()
+    body = await create_child(c, payload=child_payload(language="en"))
+    assert body["region"] == "US" and body["language"] == "en"
+    assert any(i["item_id"].startswith("us-") for i in body["upcoming"])
+    up = await (await c.get(f"/children/{body['id']}/upcoming", headers=AUTH)).json()
+    assert up["note"].startswith("US federal")
+    body = await create_child(c, payload=child_payload(language="en", region="CN"))
+    assert body["region"] == "CN" and body["upcoming"][0]["name"].isascii()
+
+
 async def test_consent_refusal_stores_nothing(make_client):
     c = await make_client()
     before = store(c).table_counts()
