@@ -54,7 +54,7 @@ class Embedder:
         # One thread per query by default: on a small shared machine two threads
         # wait on each other whenever another process holds a core (p95 explodes).
         # Batch embedding (index builds) uses all cores through ``all_threads``.
-        self.threads = threads or int(os.environ.get("KB_TORCH_THREADS", "0") or 1)
+        self.threads = max(1, threads or int(os.environ.get("KB_TORCH_THREADS") or 1))
         torch.set_num_threads(self.threads)
         self.model = SentenceTransformer(self.spec, device="cpu")
         self.model.eval()

@@ -30,7 +30,7 @@ from knowledge_base.entries import Entry, content_fingerprint, load_entries
 from knowledge_base.lexical import BM25, tokenize
 
 INDEX_TYPES = ("flat", "ivf", "hnsw")
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
 DEFAULT_CACHE_DIR = Path(os.environ.get("KB_CACHE_DIR", str(PACKAGE_DIR.parent / "var" / "kb")))
 PASSAGE_CHARS = {"zh": 160, "en": 600}
 
@@ -73,9 +73,17 @@ def lexical_text(entry: Entry) -> str:
     return "\n".join([entry.title, entry.title, *entry.questions, entry.answer])
 
 
-def cache_key(fingerprint: str, model_identity: str, index_type: str) -> str:
-    digest = hashlib.sha256(f"{INDEX_FORMAT}\0{fingerprint}\0{model_identity}\0{index_type}".encode())
+def cache_key(fingerprint: str, model_identity: str) -> str:
+    """Cache folder name: changes with the guidance content, the model and the cache format."""
+    digest = hashlib.sha256(f"{INDEX_FORMAT}\0{fingerprint}\0{model_identity}".encode())
     return digest.hexdigest()[:20]
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through a temporary file and rename, so a crash never leaves a half file."""
+    tmp = path.with_name(path.name + ".tmp" + path.suffix)
+    write(tmp)
+    os.replace(tmp, path)
 
 
 def make_faiss_index(vectors: np.ndarray, index_type: str = "flat"):
@@ -146,43 +154,49 @@ def build_index(
     rebuild: bool = False,
     progress: bool = True,
 ) -> tuple[KBIndex, bool]:
-    """Load the cached index for this content + model, or build and cache it. Returns (index, built_now)."""
+    """Load the cached index for this content + model, or build and cache it. Returns (index, built_now).
+
+    ``var/kb/<key>/`` holds the document vectors (``vectors.npy``, the slow part)
+    and one ``index_<type>.faiss`` per index type built from them.
+    """
     import faiss
 
+    if index_type not in INDEX_TYPES:
+        raise ValueError(f"unknown index type {index_type!r} (one of {', '.join(INDEX_TYPES)})")
     entries = load_entries(guidance_dir)
     if not entries:
         raise ValueError(f"no guidance entries in {guidance_dir}")
     docs = entry_documents(entries)
-    key = cache_key(content_fingerprint(guidance_dir), embedder.identity, index_type)
+    key = cache_key(content_fingerprint(guidance_dir), embedder.identity)
     folder = Path(cache_dir) / key
-    built = False
-    if not rebuild and (folder / "index.faiss").exists() and (folder / "meta.json").exists():
-        faiss_index = faiss.read_index(str(folder / "index.faiss"))
-        if faiss_index.ntotal != len(docs):  # stale or partial cache: rebuild
-            faiss_index = None
-    else:
-        faiss_index = None
-    if faiss_index is None:
+    folder.mkdir(parents=True, exist_ok=True)
+    vectors_path, index_path = folder / "vectors.npy", folder / f"index_{index_type}.faiss"
+    vectors = None
+    if not rebuild and vectors_path.exists():
+        vectors = np.load(vectors_path)
+        if vectors.shape != (len(docs), embedder.dim):  # stale or partial: embed again
+            vectors = None
+    built = vectors is None
+    if vectors is None:
         scope = embedder.all_threads() if hasattr(embedder, "all_threads") else contextlib.nullcontext()
         with scope:
             vectors = embed_documents(docs, embedder, progress=progress)
-        faiss_index = make_faiss_index(vectors, index_type)
-        tmp = folder.with_name(folder.name + ".tmp")
-        tmp.mkdir(parents=True, exist_ok=True)
-        faiss.write_index(faiss_index, str(tmp / "index.faiss"))
-        (tmp / "meta.json").write_text(json.dumps({
+        _atomic_write(vectors_path, lambda p: np.save(p, vectors))
+        (folder / "meta.json").write_text(json.dumps({
             "key": key,
             "model": embedder.identity,
-            "index_type": index_type,
             "entries": len(entries),
             "documents": len(docs),
             "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }, indent=1))
-        if folder.exists():
-            import shutil
-
-            shutil.rmtree(folder)
-        tmp.rename(folder)
+    faiss_index = None
+    if not built and index_path.exists():
+        faiss_index = faiss.read_index(str(index_path))
+        if faiss_index.ntotal != len(docs):
+            faiss_index = None
+    if faiss_index is None:
+        faiss_index = make_faiss_index(vectors, index_type)
+        _atomic_write(index_path, lambda p: faiss.write_index(faiss_index, str(p)))
         built = True
     if index_type == "hnsw":
         faiss_index.hnsw.efSearch = 64

@@ -101,7 +101,7 @@ def test_modes_rank_the_slip(searcher):
 def test_index_cache_is_reused_and_keyed_by_content(embedder, fixture_dir, tmp_path):
     cache = tmp_path / "cache"
     first, built = build_index(embedder, fixture_dir, "flat", cache, progress=False)
-    assert built is True and (cache / first.key / "index.faiss").exists()
+    assert built is True and (cache / first.key / "index_flat.faiss").exists() and (cache / first.key / "vectors.npy").exists()
     again, built = build_index(embedder, fixture_dir, "flat", cache, progress=False)
     assert built is False and again.key == first.key and again.faiss_index.ntotal == first.size
     path = fixture_dir / "formula_feeding.yaml"
@@ -115,3 +115,16 @@ def test_approximate_indexes(embedder, tmp_path, kind):
     index, _ = build_index(embedder, FIXTURES, kind, tmp_path, progress=False)
     result = Searcher(index, embedder).search("新生儿黄疸多久能退", "zh")
     assert result["hits"][0]["topic"] == "neonatal_jaundice"
+
+
+def test_other_index_types_reuse_the_cached_vectors(embedder, fixture_dir, tmp_path, monkeypatch):
+    build_index(embedder, fixture_dir, "flat", tmp_path, progress=False)
+    import knowledge_base.index as index_module
+
+    def no_embedding(*args, **kwargs):
+        raise AssertionError("vectors should come from the cache")
+
+    monkeypatch.setattr(index_module, "embed_documents", no_embedding)
+    hnsw, built = build_index(embedder, fixture_dir, "hnsw", tmp_path, progress=False)
+    assert built is True and (tmp_path / hnsw.key / "index_hnsw.faiss").exists()
+    assert build_index(embedder, fixture_dir, "hnsw", tmp_path, progress=False)[1] is False
