@@ -100,6 +100,17 @@ def families(n: int, today: dt.date, seed: int):
     return out
 
 
+def cpu_s() -> float:
+    """CPU seconds (user+sys) of this process and its finished children."""
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
+def loadavg() -> float:
+    with open("/proc/loadavg") as fh:
+        return float(fh.read().split()[0])
+
+
 def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -254,14 +265,19 @@ async def one_run(args, run: int, sink_url: str):
     today = now.date()
     tmp = tempfile.mkdtemp(prefix="rbench")
     fams = families(args.children, today, seed=run)
+    load0, c0 = loadavg(), cpu_s()
     store, s_secs, rows = bench_schedule(os.path.join(tmp, "r.db"), fams, now, args.insert_batch, args.plan_workers)
+    s_cpu = cpu_s() - c0
     del fams
     print(f"run {run}: scheduled {args.children} children -> {rows} rows in {s_secs:.1f}s "
           f"({args.children / s_secs:.0f} children/s), rss {rss_mb():.0f} MB", flush=True)
+    c0 = cpu_s()
     if args.dispatch_workers > 1:
         disp = bench_dispatch_multi(store, os.path.join(tmp, "r.db"), sink_url, args)
     else:
         disp = await bench_dispatch(store, sink_url, args.batch_size, args.concurrency, args.http_client)
+    disp["cpu_s"] = cpu_s() - c0
+    load1 = loadavg()
     print(f"run {run}: dispatched {disp['sent']} in {disp['secs']:.1f}s ({disp['rate']:.0f}/s) {disp['outcomes']}, "
           f"rss {rss_mb():.0f} MB", flush=True)
     store.close()
@@ -274,7 +290,8 @@ async def one_run(args, run: int, sink_url: str):
     print(f"run {run}: baseline SQLAlchemyJobStore {base_sql['jobs']} jobs for {len(sq_fams)} children in "
           f"{base_sql['secs']:.1f}s ({base_sql['children_per_s']:.0f} children/s)", flush=True)
     return {"schedule_secs": s_secs, "rows": rows, "children_per_s": args.children / s_secs, "dispatch": disp,
-            "base_mem": base_mem, "base_sql": base_sql, "rss_mb": rss_mb()}
+            "base_mem": base_mem, "base_sql": base_sql, "rss_mb": rss_mb(), "schedule_cpu_s": s_cpu,
+            "load": (load0, load1)}
 
 
 def write_report(path: str, args, runs, started: str) -> str:
@@ -319,12 +336,13 @@ def write_report(path: str, args, runs, started: str) -> str:
         f"| scheduling throughput vs one APScheduler job per reminder, MemoryJobStore (not durable) | "
         f"{ours / bmem:,.1f}x ({bmem:,.0f} children/s baseline) | (info) | - |", "",
         "## Per run", "",
-        "| run | schedule s | children/s | rows | deliveries/s | sent | baseline mem children/s (jobs) | "
-        "baseline SQLAlchemy children/s (children, jobs) | rss MB |",
-        "|---|---|---|---|---|---|---|---|---|"]
+        "| run | load avg (start, after dispatch) | schedule s (CPU s) | children/s | rows | deliveries/s (CPU s, sweep only) | sent | "
+        "baseline mem children/s (jobs) | baseline SQLAlchemy children/s (children, jobs) | rss MB |",
+        "|---|---|---|---|---|---|---|---|---|---|"]
     for i, r in enumerate(runs, 1):
-        lines.append(f"| {i} | {r['schedule_secs']:.1f} | {r['children_per_s']:,.0f} | {r['rows']:,} | "
-                     f"{r['dispatch']['rate']:,.0f} | {r['dispatch']['sent']:,} | "
+        lines.append(f"| {i} | {r['load'][0]:.1f}, {r['load'][1]:.1f} | {r['schedule_secs']:.1f} ({r['schedule_cpu_s']:.0f}) | "
+                     f"{r['children_per_s']:,.0f} | {r['rows']:,} | "
+                     f"{r['dispatch']['rate']:,.0f} ({r['dispatch']['cpu_s']:.0f}) | {r['dispatch']['sent']:,} | "
                      f"{r['base_mem']['children_per_s']:,.0f} ({r['base_mem']['jobs']:,}) | "
                      f"{r['base_sql']['children_per_s']:,.0f} ({r['base_sql']['children']:,}, {r['base_sql']['jobs']:,}) | "
                      f"{r['rss_mb']:,.0f} |")

@@ -25,6 +25,7 @@ def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+@functools.lru_cache(maxsize=256)
 def parse_hhmm(s: str) -> dt.time:
     """``"21:00"`` -> ``time(21, 0)`` (raises ValueError)."""
     h, m = s.strip().split(":")
