@@ -63,3 +63,128 @@ async def staff(hotline):
     yield make
     for client in clients:
         await client.close()
+
+
+# ------------------------------------------------------------ real stack
+import json  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+from dataclasses import dataclass, field, replace  # noqa: E402
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Dict, Iterator, List  # noqa: E402
+
+
+class Receiver:
+    """A loopback HTTP server that records JSON POSTs (Rasa's callback channel)."""
+
+    def __init__(self) -> None:
+        self.messages: List[Dict] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server API
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"null")
+                receiver.messages.append({"path": self.path, "body": body})
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def to(self, recipient: str) -> List[Dict]:
+        return [m["body"] for m in self.messages if m["body"].get("recipient_id") == recipient]
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@dataclass
+class HotlineStack:
+    rasa_url: str
+    rasa_token: str
+    hotline_url: str
+    callback: Receiver
+    var_dir: Path
+    env: Dict[str, str] = field(default_factory=dict)
+
+    @property
+    def rest(self) -> str:
+        return f"{self.rasa_url}/webhooks/rest/webhook"
+
+
+@pytest.fixture(scope="session")
+def hotline_stack(tmp_path_factory) -> Iterator[HotlineStack]:
+    """Hotline service (`python -m hotline serve`), action server and Rasa
+    (trained model, our channels plus Rasa's `callback` channel pointing at a
+    loopback receiver), each a real process on a free loopback port."""
+    from launcher.model import latest_model
+    from launcher.processes import BIN, ROOT, Ports, ProcessSpec, base_environment, stack
+    from launcher.supervisor import Supervisor, free_port
+
+    model = latest_model()
+    if model is None and os.environ.get("HOTLINE_TEST_MODEL"):
+        model = Path(os.environ["HOTLINE_TEST_MODEL"])  # while iterating on a machine shared with others
+    if model is None:
+        pytest.fail("No trained model for the current inputs: run `make train` (make test does).")
+    var_dir = tmp_path_factory.mktemp("hotline-var")
+    callback = Receiver()
+    credentials = var_dir / "credentials.yml"
+    credentials.write_text(
+        "bot.channels.rest.ValidatedRestInput: {}\n"
+        "bot.channels.webchat.WebChatInput:\n"
+        f"  outbox: {var_dir / 'webchat_outbox.db'}\n"
+        "callback:\n"
+        f"  url: {callback.url}/bot\n",
+        encoding="utf-8",
+    )
+    ports = Ports(rasa=free_port(), actions=free_port(), knowledge_base=free_port(), reminders=free_port())
+    hotline_port = free_port()
+    secrets = {"RASA_AUTH_TOKEN": "stack-rasa-token", "HOTLINE_API_TOKEN": API_TOKEN}
+    env = base_environment(ports, secrets, var_dir)
+    env.update({
+        "HOTLINE_URL": f"http://127.0.0.1:{hotline_port}",
+        "HOTLINE_DB": str(var_dir / "hotline.db"),
+        "HOTLINE_POLL_SECONDS": "0.5",
+        "HOTLINE_NUMBER": "12320",
+        "REMINDERS_URL": "",
+    })
+    for username, role in (("boss", "supervisor"), ("wang", "worker"), ("li", "worker")):
+        subprocess.run(
+            [sys.executable, "-m", "hotline", "create-admin" if role == "supervisor" else "create-user",
+             "--username", username] + ([] if role == "supervisor" else ["--role", role]),
+            cwd=ROOT, env={**os.environ, **env, "HOTLINE_ADMIN_PASSWORD": PASSWORD}, check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    hotline_spec = ProcessSpec(
+        name="hotline",
+        argv=[sys.executable, "-m", "hotline", "serve", "--port", str(hotline_port)],
+        health_url=f"http://127.0.0.1:{hotline_port}/health",
+    )
+    specs = [hotline_spec]
+    import inspect
+
+    extra = [var_dir] if "var_dir" in inspect.signature(stack).parameters else []
+    for spec in stack(model, ports, secrets, *extra):
+        if spec.name in ("actions", "rasa"):
+            argv = [str(credentials) if arg == "bot/credentials.yml" else arg for arg in spec.argv]
+            specs.append(replace(spec, argv=argv))
+    with Supervisor(specs, env, var_dir / "log"):
+        yield HotlineStack(
+            rasa_url=f"http://127.0.0.1:{ports.rasa}",
+            rasa_token=secrets["RASA_AUTH_TOKEN"],
+            hotline_url=f"http://127.0.0.1:{hotline_port}",
+            callback=callback,
+            var_dir=var_dir,
+            env=env,
+        )
+    callback.close()

@@ -373,3 +373,39 @@ async def test_dashboard_groups_unanswered_questions_and_degrades_without_remind
     assert data["tickets"]["by_status"] == {"open": 0, "claimed": 1, "resolved": 0}
     assert data["tickets"]["wait_to_claim_seconds"]["n"] == 1
     assert data["reminders"]["available"] is False and "REMINDERS_URL" in data["reminders"]["reason"]
+
+
+async def test_dashboard_shows_reminder_figures_from_the_reminders_service(aiohttp_server, config, accounts):
+    from dataclasses import replace
+
+    from aiohttp import web
+
+    from hotline.app import create_app
+
+    seen_tokens = []
+
+    async def metrics(request):
+        seen_tokens.append(request.headers.get("Authorization"))
+        return web.Response(text='# HELP x\nreminders_by_status{status="sent"} 41\n'
+                                 'reminders_by_status{status="acknowledged"} 17\nreminders_by_status{status="failed"} 3\n')
+
+    async def stats(request):
+        return web.json_response({"error": "not here"}, status=404)
+
+    reminders = web.Application()
+    reminders.router.add_get("/metrics", metrics)
+    reminders.router.add_get("/stats", stats)
+    reminders_server = await aiohttp_server(reminders)
+    app = create_app(replace(config, reminders_url=str(reminders_server.make_url("")).rstrip("/"),
+                             reminders_token="rem-token"), poll=False)
+    server = await aiohttp_server(app)
+    boss = Staff(server.make_url("/"))
+    try:
+        assert (await boss.login("boss")).status == 303
+        data = await (await boss.session.get(boss.url("/dashboard/data"))).json()
+    finally:
+        await boss.close()
+    assert data["reminders"]["available"] is True
+    assert {k: data["reminders"]["reminders"][k] for k in ("sent", "acknowledged", "failed")} == {
+        "sent": 41, "acknowledged": 17, "failed": 3}
+    assert seen_tokens == ["Bearer rem-token"]
