@@ -150,7 +150,10 @@ class Bridge:
 
     # ----------------------------------------------------------------- Rasa
     def _conversation_url(self, sender_id: str, suffix: str) -> str:
-        return f"{self.config.rasa_url}/conversations/{quote(sender_id, safe='')}/{suffix}"
+        # Rasa (Sanic) does not percent-decode the conversation id: keep "+"
+        # of phone-number senders (SMS, voice) as it is, or "%2B..." becomes
+        # a different conversation.
+        return f"{self.config.rasa_url}/conversations/{quote(sender_id, safe='+@:')}/{suffix}"
 
     def _params(self, **extra: str) -> Dict[str, str]:
         params = {k: v for k, v in extra.items() if v}

@@ -66,6 +66,8 @@ async def staff(hotline):
 
 
 # ------------------------------------------------------------ real stack
+import hashlib  # noqa: E402
+import hmac  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import subprocess  # noqa: E402
@@ -87,8 +89,14 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server API
                 length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"null")
-                receiver.messages.append({"path": self.path, "body": body})
+                raw = self.rfile.read(length)
+                body = json.loads(raw or b"null")
+                expected = "sha256=" + hmac.new(SMS_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+                receiver.messages.append({
+                    "path": self.path, "body": body,
+                    "signed": hmac.compare_digest(expected, self.headers.get("X-Signature") or ""),
+                    "key": self.headers.get("Idempotency-Key"),
+                })
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
@@ -102,7 +110,12 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def to(self, recipient: str) -> List[Dict]:
-        return [m["body"] for m in self.messages if m["body"].get("recipient_id") == recipient]
+        """Messages Rasa's callback channel sent to a recipient."""
+        return [m["body"] for m in self.messages if m["path"] == "/bot" and m["body"].get("recipient_id") == recipient]
+
+    def sms_to(self, phone: str) -> List[Dict]:
+        """SMS the gateway received for a phone (with signature check and key)."""
+        return [m for m in self.messages if m["path"] == "/sms" and m["body"].get("to") == phone]
 
     def close(self) -> None:
         self.server.shutdown()
@@ -143,6 +156,7 @@ def hotline_stack(tmp_path_factory) -> Iterator[HotlineStack]:
         "bot.channels.rest.ValidatedRestInput: {}\n"
         "bot.channels.webchat.WebChatInput:\n"
         f"  outbox: {var_dir / 'webchat_outbox.db'}\n"
+        "bot.channels.sms.SmsInput: {}\n"
         "callback:\n"
         f"  url: {callback.url}/bot\n",
         encoding="utf-8",
@@ -157,6 +171,8 @@ def hotline_stack(tmp_path_factory) -> Iterator[HotlineStack]:
         "HOTLINE_POLL_SECONDS": "0.5",
         "HOTLINE_NUMBER": "12320",
         "REMINDERS_URL": "",
+        "SMS_GATEWAY_URL": f"{callback.url}/sms",
+        "SMS_WEBHOOK_SECRET": SMS_SECRET,
     })
     for username, role in (("boss", "supervisor"), ("wang", "worker"), ("li", "worker")):
         subprocess.run(

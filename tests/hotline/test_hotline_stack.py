@@ -175,3 +175,45 @@ async def test_urgent_answer_hands_over_as_urgent(hotline_stack, worker):
     queue = await (await worker.session.get(worker.url("/queue"))).json()
     open_tickets = [t for t in queue["tickets"] if t["status"] == "open"]
     assert open_tickets[0]["urgency"] == "urgent"  # urgent first in the queue
+
+
+async def test_sms_parent_gets_staff_replies_through_the_signed_gateway(hotline_stack, worker):
+    """A parent texts 转人工 from a feature phone (the SMS connector); the
+    worker's reply and the bot's return reach the loopback SMS gateway."""
+    import hashlib
+    import hmac
+    import json
+
+    from tests.hotline.helpers import SMS_SECRET
+
+    stack = hotline_stack
+    phone = "+86139" + uuid.uuid4().int.__str__()[:8]
+
+    async def text(message: str):
+        raw = json.dumps({"from": phone, "text": message, "message_id": uuid.uuid4().hex}, ensure_ascii=False).encode()
+        signature = "sha256=" + hmac.new(SMS_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{stack.rasa_url}/webhooks/sms/webhook", data=raw,
+                                    headers={"Content-Type": "application/json", "X-Signature": signature}) as response:
+                assert response.status == 202, await response.text()
+
+    await text("转人工")
+    first = await wait_for(lambda: stack.callback.sms_to(phone), timeout=30)
+    assert first[0]["signed"] and "转接热线工作人员" in first[0]["body"]["text"]
+    queue = await (await worker.session.get(worker.url("/queue"))).json()
+    ticket = next(t for t in queue["tickets"] if t["channel"] == "sms" and t["sender"].endswith(phone[-4:]))
+    assert ticket["sender"] == phone[3:6] + "****" + phone[-4:]  # masked in the console
+    path = f"/tickets/{ticket['id']}"
+    assert (await worker.post(path + "/claim")).status == 200
+    # Her next text, while paused, reaches the console (phone-number sender ids keep their "+").
+    await text("孙子发烧39度")
+    messages = await wait_for(lambda: worker_messages(worker, ticket["id"], "user"), timeout=10, interval=0.3)
+    assert messages[0]["text"] == "孙子发烧39度"
+    response = await worker.post(path + "/reply", {"text": "奶奶您好，我是热线小王，稍后给您打电话。"})
+    assert (await response.json())["delivery"] == "sms"
+    replies = await wait_for(lambda: [m for m in stack.callback.sms_to(phone) if "热线小王" in m["body"]["text"]], timeout=10)
+    assert replies[0]["signed"] and replies[0]["key"]
+    assert (await worker.post(path + "/resolve")).status == 200
+    back = await wait_for(lambda: [m for m in stack.callback.sms_to(phone) if m["body"]["text"] == BACK_MESSAGES["zh"]], timeout=10)
+    assert back[0]["signed"]
+    assert (await tracker(stack, phone))["paused"] is False
