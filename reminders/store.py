@@ -271,8 +271,11 @@ class Store:
             kw["connect_args"] = {"check_same_thread": False, "timeout": 30}
             # SQLAlchemy 1.4 uses NullPool for SQLite files: every transaction would reopen the file
             # and every close would checkpoint the WAL. Keep connections open instead.
-            kw["poolclass"] = sa.pool.QueuePool
-            kw["pool_size"] = 4
+            if path in ("", ":memory:"):
+                kw["poolclass"] = sa.pool.StaticPool      # one shared in-memory database
+            else:
+                kw["poolclass"] = sa.pool.QueuePool
+                kw["pool_size"] = 4
         self.engine = sa.create_engine(database_url, **kw)
         if self.is_sqlite:
             @event.listens_for(self.engine, "connect")
@@ -284,6 +287,7 @@ class Store:
                 cur.execute("PRAGMA busy_timeout=30000")
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.execute("PRAGMA cache_size=-65536")
+                cur.execute("PRAGMA wal_autocheckpoint=10000")
                 cur.close()
 
             @event.listens_for(self.engine, "begin")

@@ -104,7 +104,8 @@ async def test_sigkill_mid_delivery_loses_nothing(tmp_path):
         with sa.create_engine(db).connect() as conn:
             in_flight = conn.execute(sa.text("SELECT count(*) FROM reminders WHERE status='claimed'")).scalar()
             marked = conn.execute(sa.text("SELECT count(*) FROM reminders WHERE status='sent'")).scalar()
-        assert in_flight > 0                       # really killed in the middle of a batch
+        # really killed in the middle: rows claimed but not finished, or delivered but not marked sent
+        assert in_flight > 0 or marked < at_kill
         assert marked <= at_kill
 
         proc2 = start_service(env, port, log)
