@@ -9,7 +9,7 @@ import sqlite3
 import uuid
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 from urllib.parse import quote
 
 import aiohttp
@@ -92,18 +92,57 @@ def group_questions(rows: Iterable[Dict[str, Any]], limit: int = 50) -> List[Dic
     return result[:limit]
 
 
-def tracker_db_unanswered(path: str, since: float = 0, limit: int = 5000) -> List[Dict[str, Any]]:
-    """User messages Rasa classified out_of_scope or nlu_fallback, read
-    read-only from its SQL tracker store (SQLite). Empty if unavailable."""
+UNANSWERED_INTENTS = ("out_of_scope", "nlu_fallback")
+UNANSWERED_DECISIONS = ("out_of_scope",)
+
+
+def unanswered_from_events(rows: Iterable[Tuple[str, str, float, Optional[str], str]]) -> List[Dict[str, Any]]:
+    """Questions the bot could not answer, from Rasa tracker-store rows
+    `(sender_id, type_name, timestamp, intent_name, data)` in event order:
+    user messages classified out_of_scope / nlu_fallback, and user messages
+    the knowledge-base action declined (its bot message carries
+    `decision: out_of_scope` in the metadata)."""
+    found: List[Dict[str, Any]] = []
+    last_user: Dict[str, Dict[str, Any]] = {}
+    for sender_id, type_name, timestamp, intent_name, data in rows:
+        try:
+            event = json.loads(data)
+        except (TypeError, ValueError):
+            continue
+        if type_name == "user":
+            text = event.get("text") or ""
+            if text.startswith("/"):
+                continue
+            language = None
+            for entity in (event.get("parse_data") or {}).get("entities") or []:
+                if entity.get("entity") == "language":
+                    language = entity.get("value")
+            item = {"sender_id": sender_id, "at": timestamp, "text": text, "language": language}
+            last_user[sender_id] = {**item, "counted": False}
+            if intent_name in UNANSWERED_INTENTS:
+                found.append(item)
+                last_user[sender_id]["counted"] = True
+        elif type_name == "bot":
+            decision = (event.get("metadata") or {}).get("decision")
+            user = last_user.get(sender_id)
+            if decision in UNANSWERED_DECISIONS and user and not user["counted"]:
+                found.append({k: user[k] for k in ("sender_id", "at", "text", "language")})
+                user["counted"] = True
+    return found
+
+
+def tracker_db_unanswered(path: str, since: float = 0, limit: int = 20000) -> List[Dict[str, Any]]:
+    """Unanswered questions read read-only from Rasa's SQL tracker store
+    (SQLite) since a time; empty if the store is not there."""
     if not path or not Path(path).exists():
         return []
     try:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2.0)
         try:
             rows = db.execute(
-                "SELECT sender_id, timestamp, data FROM events WHERE type_name = 'user'"
-                " AND intent_name IN ('out_of_scope', 'nlu_fallback') AND timestamp >= ?"
-                " ORDER BY id DESC LIMIT ?",
+                "SELECT sender_id, type_name, timestamp, intent_name, data FROM"
+                " (SELECT * FROM events WHERE type_name IN ('user', 'bot') AND timestamp >= ?"
+                "  ORDER BY id DESC LIMIT ?) ORDER BY id",
                 (since, limit),
             ).fetchall()
         finally:
@@ -111,18 +150,7 @@ def tracker_db_unanswered(path: str, since: float = 0, limit: int = 5000) -> Lis
     except sqlite3.Error as error:
         log.warning("cannot read the tracker store %s: %s", path, error)
         return []
-    result = []
-    for sender_id, timestamp, data in rows:
-        try:
-            event = json.loads(data)
-        except ValueError:
-            continue
-        language = None
-        for entity in (event.get("parse_data") or {}).get("entities") or []:
-            if entity.get("entity") == "language":
-                language = entity.get("value")
-        result.append({"sender_id": sender_id, "at": timestamp, "text": event.get("text") or "", "language": language})
-    return result
+    return unanswered_from_events(rows)
 
 
 def parse_prometheus(text: str) -> Dict[str, float]:

@@ -361,15 +361,21 @@ async def test_dashboard_groups_unanswered_questions_and_degrades_without_remind
     db = sqlite3.connect(config.rasa_tracker_db)
     db.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id TEXT, type_name TEXT, timestamp REAL,"
                " intent_name TEXT, action_name TEXT, data TEXT)")
-    db.execute("INSERT INTO events (sender_id, type_name, timestamp, intent_name, data) VALUES (?, 'user', ?, 'out_of_scope', ?)",
-               ("x9", time.time(), json.dumps({"text": "孩子上哪个小学好"})))
+    insert = "INSERT INTO events (sender_id, type_name, timestamp, intent_name, data) VALUES (?, ?, ?, ?, ?)"
+    db.execute(insert, ("x9", "user", time.time(), "out_of_scope", json.dumps({"text": "孩子上哪个小学好"})))
+    # Declined by the knowledge-base action (decision in the bot message's metadata).
+    db.execute(insert, ("x8", "user", time.time(), "ask_question", json.dumps({"text": "孩子上哪个小学好?"})))
+    db.execute(insert, ("x8", "bot", time.time(), None, json.dumps({"text": "抱歉", "metadata": {"decision": "out_of_scope"}})))
+    # Answered: not counted.
+    db.execute(insert, ("x7", "user", time.time(), "ask_question", json.dumps({"text": "孩子上哪个小学好"})))
+    db.execute(insert, ("x7", "bot", time.time(), None, json.dumps({"text": "……", "metadata": {"decision": "answer"}})))
     db.commit()
     db.close()
     ticket = await open_ticket(base, sender_id="d1")
     boss = await staff("boss")
     await boss.post(f"/tickets/{ticket['ticket_id']}/claim")
     data = await (await boss.session.get(boss.url("/dashboard/data"))).json()
-    assert data["unanswered"][0] == {**data["unanswered"][0], "question": "孩子上哪个小学好？", "count": 3, "people": 2}
+    assert data["unanswered"][0] == {**data["unanswered"][0], "question": "孩子上哪个小学好？", "count": 4, "people": 3}
     assert data["tickets"]["by_status"] == {"open": 0, "claimed": 1, "resolved": 0}
     assert data["tickets"]["wait_to_claim_seconds"]["n"] == 1
     assert data["reminders"]["available"] is False and "REMINDERS_URL" in data["reminders"]["reason"]
