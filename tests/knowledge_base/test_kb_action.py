@@ -107,3 +107,9 @@ def test_source_line_format():
                {"organisation": "WHO", "document": "Guide", "edition": ""}]
     assert format_source_line(sources, "zh") == "来源：国家卫生健康委员会《指南》2022-11；WHO《Guide》"
     assert format_source_line(sources[1:], "en") == "Source: WHO, Guide"
+
+
+def test_every_message_exists_in_both_languages():
+    from bot.actions.knowledge import MESSAGES
+
+    assert MESSAGES and all(set(texts) == {"zh", "en"} and all(texts.values()) for texts in MESSAGES.values())
