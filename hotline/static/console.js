@@ -62,9 +62,21 @@ function renderQueue(snapshot) {
   }
   document.getElementById("empty").hidden = snapshot.tickets.length > 0;
 }
+let clockOffset = 0;  // server time minus browser time, seconds
+function renderQueueLive(snapshot) {
+  clockOffset = snapshot.now - Date.now() / 1000;
+  renderQueue(snapshot);
+}
 if (page === "queue") {
-  get("/queue").then(renderQueue).catch(() => {});
-  live("/events", {queue: renderQueue});
+  get("/queue").then(renderQueueLive).catch(() => {});
+  live("/events", {queue: renderQueueLive});
+  // Waiting times tick between updates.
+  setInterval(() => {
+    const now = Date.now() / 1000 + clockOffset;
+    for (const cell of document.querySelectorAll("td.wait[data-status=open]")) {
+      cell.textContent = minutes(now - Number(cell.dataset.created));
+    }
+  }, 1000);
 }
 
 // ----------------------------------------------------------------- ticket
