@@ -297,6 +297,7 @@ def _queue_snapshot(store: Store) -> Dict[str, Any]:
 
 
 async def queue_data(request: web.Request) -> web.Response:
+    request.app[STORE].audit(request["user"], "view_queue")
     return web.json_response(_queue_snapshot(request.app[STORE]))
 
 
@@ -337,6 +338,7 @@ def _frame(event: str, data: Any) -> str:
 
 async def queue_events(request: web.Request) -> web.StreamResponse:
     store = request.app[STORE]
+    store.audit(request["user"], "watch_queue")
     last: Dict[str, Any] = {"sent": None}
 
     async def produce(version: int) -> List[str]:

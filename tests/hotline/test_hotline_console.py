@@ -337,6 +337,8 @@ async def test_views_of_family_data_are_audited_and_phones_masked(hotline, staff
     assert actions[-3:] == [("wang", "view_ticket"), ("wang", "view_transcript"), ("wang", "reveal_phone")]
     assert all(e["ticket_id"] == ticket["ticket_id"] and e["sender_id"] == "139****5678" for e in entries[:3])
     assert all(e["at"] > time.time() - 60 for e in entries)
+    everything = (await (await boss.session.get(boss.url("/audit/data"))).json())["entries"]
+    assert ("wang", "view_queue") in [(e["username"], e["action"]) for e in everything]
 
 
 async def test_notes_stay_internal(hotline, staff, neighbours):
