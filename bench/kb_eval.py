@@ -70,10 +70,12 @@ def bench(runs: int) -> dict:
     return out
 
 
-def fmt(value) -> str:
+def fmt(value, column: str = "") -> str:
     if value is None:
         return "-"
-    return f"{value:.3f}" if isinstance(value, float) and value <= 1.0 else str(value)
+    if column.endswith("_ms"):
+        return f"{value:.1f}"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 def render(data: dict, runs: int, load_before, load_after) -> str:
@@ -93,7 +95,7 @@ def render(data: dict, runs: int, load_before, load_after) -> str:
     ]
     for (label, mode), m in data["results"].items():
         name = f"**{mode}**" if mode == "hybrid" else mode
-        lines.append(f"| {label} | {name} | {m['n']} | " + " | ".join(fmt(m[c]) for c in COLUMNS) + " |")
+        lines.append(f"| {label} | {name} | {m['n']} | " + " | ".join(fmt(m[c], c) for c in COLUMNS) + " |")
     lines += [
         "",
         "Targets (checked by the project on its own unseen questions): " +
