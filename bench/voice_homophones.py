@@ -5,7 +5,8 @@
 Trains two NLU-only models from the project's NLU data (cached under
 var/bench/voice/ by a hash of their inputs): the pipeline of config.yml as
 it is ("baseline") and the same with bot.nlu.pinyin.PinyinFeaturizer after
-the tokenizer ("pinyin"). For each it measures the intent accuracy on the
+the tokenizer ("pinyin"), and that with bot.nlu.asr_repair.HomophoneRepair as
+the first step ("pinyin+repair"). For each it measures the intent accuracy on the
 typed questions, on the spoken ones, and on the spoken ones after the voice
 connectors' homophone repair (bot.voice.homophones). When the knowledge
 base search (knowledge_base.search) can be loaded it measures the topic
@@ -21,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import time
@@ -31,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 OUT = ROOT / "var" / "bench" / "voice"
 PINYIN_STEP = {"name": "bot.nlu.pinyin.PinyinFeaturizer", "min_ngram": 1, "max_ngram": 2}
+REPAIR_STEP = {"name": "bot.nlu.asr_repair.HomophoneRepair"}
 
 
 def read_tsv(path: Path) -> List[Dict[str, str]]:
@@ -58,19 +61,31 @@ def pinyin_config(config: dict) -> dict:
     return out
 
 
+def with_repair(config: dict) -> dict:
+    """The pinyin pipeline with the homophone repair as its first step."""
+    out = pinyin_config(config)
+    if not any(step["name"] == REPAIR_STEP["name"] for step in out["pipeline"]):
+        out["pipeline"].insert(0, dict(REPAIR_STEP))
+    return out
+
+
 def without_pinyin(config: dict) -> dict:
     out = copy.deepcopy(config)
-    out["pipeline"] = [s for s in out["pipeline"] if s["name"] != PINYIN_STEP["name"]]
+    ours = (PINYIN_STEP["name"], REPAIR_STEP["name"])
+    out["pipeline"] = [s for s in out["pipeline"] if s["name"] not in ours]
     return out
 
 
 def inputs_hash(config_text: str) -> str:
+    """Hash of the config, the NLU data and the project modules the config names."""
     digest = hashlib.sha256(config_text.encode())
-    for folder in ("bot/data/nlu", "bot/nlu"):
-        for path in sorted((ROOT / folder).rglob("*")):
-            if path.is_file() and path.suffix in (".yml", ".yaml", ".py"):
-                digest.update(str(path.relative_to(ROOT)).encode())
-                digest.update(path.read_bytes())
+    modules = sorted({step.rsplit(".", 1)[0] for step in re.findall(r"name: (bot\.[\w.]+)", config_text)})
+    files = sorted((ROOT / "bot/data/nlu").rglob("*.yml"))
+    files += [ROOT / (m.replace(".", "/") + ".py") for m in modules]
+    for path in files:
+        if path.is_file():
+            digest.update(str(path.relative_to(ROOT)).encode())
+            digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 
@@ -80,7 +95,7 @@ def train(name: str, config: dict) -> Path:
 
     OUT.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(config, allow_unicode=True, sort_keys=False)
-    model_name = f"{name}-{inputs_hash(text)}"
+    model_name = f"{name.replace('+', '-')}-{inputs_hash(text)}"
     model = OUT / f"{model_name}.tar.gz"
     if model.exists():
         return model
@@ -114,9 +129,14 @@ def intents(model: Path, texts: List[str]) -> List[str]:
     return asyncio.run(parse_all())
 
 
+def right(predicted: str, expected: str) -> bool:
+    """`expected` may list alternatives: "poisoning_batteries_magnets|URGENT"."""
+    return predicted in expected.split("|")
+
+
 def accuracy(predicted: List[str], expected: List[str]) -> float:
     pairs = [(p, e) for p, e in zip(predicted, expected) if e and e != "-"]
-    return 100.0 * sum(p == e for p, e in pairs) / len(pairs) if pairs else float("nan")
+    return 100.0 * sum(right(p, e) for p, e in pairs) / len(pairs) if pairs else float("nan")
 
 
 def kb_topics(texts: List[str]) -> Optional[List[str]]:
@@ -160,7 +180,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     repaired = [repair_homophones(s) for s in spoken]
     expected_intents = [r["intent"] for r in rows]
     base = yaml.safe_load(Path(args.config).read_text(encoding="utf-8"))
-    variants = {"baseline": without_pinyin(base), "pinyin": pinyin_config(base)}
+    plain = without_pinyin(base)
+    variants = {"baseline": plain, "pinyin": pinyin_config(plain), "pinyin+repair": with_repair(plain)}
 
     results: Dict[str, Dict[str, float]] = {}
     misses: Dict[str, List[Tuple[str, str, str]]] = {}
@@ -170,7 +191,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         for label, texts in (("typed", typed), ("spoken", spoken), ("spoken_repaired", repaired)):
             predicted = intents(model, texts)
             figures[label] = accuracy(predicted, expected_intents)
-            misses[f"{name}/{label}"] = [(t, p, e) for t, p, e in zip(texts, predicted, expected_intents) if p != e]
+            misses[f"{name}/{label}"] = [(t, p, e) for t, p, e in zip(texts, predicted, expected_intents)
+                                          if not right(p, e)]
         results[f"intent/{name}"] = figures
 
     kb_rows = [r for r in rows if r["topic"] != "-"]
@@ -183,7 +205,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             if topics is None:
                 break
             figures[label] = accuracy(topics, expected_topics)
-            misses[f"kb/{label}"] = [(t, p, e) for t, p, e in zip(texts, topics, expected_topics) if p != e]
+            misses[f"kb/{label}"] = [(t, p, e) for t, p, e in zip(texts, topics, expected_topics) if not right(p, e)]
         if figures:
             results["kb_topic"] = figures
 

@@ -7,15 +7,26 @@ whose pinyin is not shared by an everyday word are listed (体检 ~ 提前,
 儿保 ~ 二宝, 补钙 ~ 不该 and 脐带 ~ 期待 are left out on purpose).
 
 The voice connectors apply this to recognised speech before the bot sees
-it; the NLU's pinyin features (bot.nlu.pinyin) cover typed slips too.
+it. As the first step of the NLU pipeline (:class:`HomophoneRepair`) it
+repairs every message, typed or spoken, so the intent classifier and the
+knowledge-base action (which reads the parsed text) see the right term;
+the original text stays in the parse data as ``asr_original_text``.
+The pinyin features (bot.nlu.pinyin) cover the slips this list does not.
 """
 from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import List, Tuple
+from typing import Any, Dict, List, Text, Tuple
 
 from pypinyin import Style, lazy_pinyin
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
 
 DOMAIN_TERMS = (
     "疫苗", "黄疸", "麻腮风", "百白破", "卡介苗", "脊灰", "手足口", "湿疹", "辅食", "囟门", "佝偻病",
@@ -69,3 +80,39 @@ def repair_homophones(text: str) -> str:
         if not replaced:
             i += 1
     return "".join(chars)
+
+
+ORIGINAL_TEXT = "asr_original_text"
+
+
+# Registered as a featurizer only so that Rasa also runs it on the training data
+# (before the tokenizer); it adds no features.
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
+class HomophoneRepair(GraphComponent):
+    """Rewrites homophone slips of domain terms in the message text (first in the pipeline)."""
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "HomophoneRepair":
+        return cls()
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Repair each message's text in place; keep the original when it changed."""
+        for message in messages:
+            text = message.get(TEXT)
+            if not isinstance(text, str) or not text:
+                continue
+            repaired = repair_homophones(text)
+            if repaired != text:
+                message.set(ORIGINAL_TEXT, text, add_to_output=True)
+                message.set(TEXT, repaired)
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        self.process(training_data.training_examples)
+        return training_data

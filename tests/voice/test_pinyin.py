@@ -93,3 +93,16 @@ def test_homophone_set_is_large_and_unseen_in_training_data():
         for path in root.glob(pattern):
             seen += path.read_text(encoding="utf-8")
     assert [r[0] for r in rows if r[0] in seen] == []
+
+
+def test_repair_component_rewrites_text_and_keeps_the_original():
+    from bot.nlu.asr_repair import ORIGINAL_TEXT, HomophoneRepair
+
+    slipped, clean = Message(data={TEXT: "俺孙子黄胆一直不退"}), Message(data={TEXT: "宝宝发烧了"})
+    HomophoneRepair().process([slipped, clean])
+    parsed = slipped.as_dict(only_output_properties=True)
+    assert parsed[TEXT] == "俺孙子黄疸一直不退" and parsed[ORIGINAL_TEXT] == "俺孙子黄胆一直不退"
+    assert clean.as_dict(only_output_properties=True) == {TEXT: "宝宝发烧了"}
+    data = TrainingData([Message(data={TEXT: "马腮风打完起疹子", "intent": "ask_question"})])
+    HomophoneRepair().process_training_data(data)
+    assert data.training_examples[0].get(TEXT) == "麻腮风打完起疹子"
