@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test install model train validate-kb validate-data rasa-test pytest clean
+.PHONY: run test install model train validate-kb validate-data rasa-test pytest admin clean
 
 run: install model train
 	$(PY) -m launcher run
@@ -51,6 +51,12 @@ rasa-test: install train
 	$(RASA) test --stories tests/stories --nlu tests/nlu/heldout_nlu.yml --domain bot/domain \
 	  --model models/$$($(PY) -c 'from launcher.model import model_path; print(model_path().name)') \
 	  --fail-on-prediction-errors --out results
+
+# First hotline console account (a supervisor): `make admin NAME=wang`
+# asks for the password (or takes HOTLINE_ADMIN_PASSWORD).
+NAME ?= admin
+admin: install
+	$(PY) -m hotline create-admin --username $(NAME)
 
 clean:
 	rm -rf models results .pytest_cache

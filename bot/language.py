@@ -18,7 +18,8 @@ _NEUTRAL_WORDS = {"ok", "okay", "td", "hi", "sms"}
 def detect_language(text: Optional[str]) -> Optional[str]:
     """Return "zh" if the text has Chinese characters, "en" if it has English
     words and no Chinese, or None when the text does not tell."""
-    if not text:
+    if not text or text.startswith("/"):
+        # Empty, or a button payload ("/affirm"): says nothing about the user's language.
         return None
     if _CJK.search(text):
         return "zh"

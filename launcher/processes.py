@@ -5,7 +5,6 @@ is what users run.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ class Ports:
     actions: int = 5055
     knowledge_base: int = 8001
     reminders: int = 8002
+    hotline: int = 8003
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ def base_environment(ports: Ports, secrets: Mapping[str, str], var_dir: Path) ->
         "RASA_URL": f"http://127.0.0.1:{ports.rasa}",
         "KB_URL": f"http://127.0.0.1:{ports.knowledge_base}",
         "REMINDERS_URL": f"http://127.0.0.1:{ports.reminders}",
+        "HOTLINE_URL": f"http://127.0.0.1:{ports.hotline}",
         "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{ports.actions}/webhook",
         "RASA_TRACKER_DB": str(var_dir / "rasa_tracker.db"),
         "WEBCHAT_OUTBOX": str(var_dir / "webchat_outbox.db"),
@@ -60,45 +61,48 @@ def base_environment(ports: Ports, secrets: Mapping[str, str], var_dir: Path) ->
     return env
 
 
-def _has_module(name: str) -> bool:
-    return importlib.util.find_spec(name) is not None
+def _local(port: int, path: str = "") -> str:
+    return f"http://127.0.0.1:{port}{path}"
 
 
 def stack(model: Path, ports: Ports, secrets: Mapping[str, str], var_dir: Path) -> List[ProcessSpec]:
-    """Every process of the stack, in start order; each keeps its data in var_dir."""
-    rasa = f"http://127.0.0.1:{ports.rasa}"
-    specs = [
+    """Every process of the stack, in start order; each keeps its data in var_dir.
+
+    The services come before Rasa so the first conversation finds them up.
+    """
+    python = [sys.executable, "-m"]
+    return [
         ProcessSpec(
             name="actions",
             argv=[str(BIN / "rasa"), "run", "actions", "--actions", "bot.actions", "--port", str(ports.actions)],
-            health_url=f"http://127.0.0.1:{ports.actions}/health",
-            urls={"action server": f"http://127.0.0.1:{ports.actions}/health"},
+            health_url=_local(ports.actions, "/health"),
+            urls={"action server": _local(ports.actions, "/health")},
         ),
-    ]
-    if _has_module("knowledge_base.service"):
-        specs.append(
-            ProcessSpec(
-                name="knowledge_base",
-                argv=[sys.executable, "-m", "knowledge_base", "serve", "--port", str(ports.knowledge_base)],
-                health_url=f"http://127.0.0.1:{ports.knowledge_base}/health",
-                start_timeout=300.0,
-                urls={"knowledge base": f"http://127.0.0.1:{ports.knowledge_base}/health"},
-            )
-        )
-    if _has_module("reminders.api"):
-        specs.append(
-            ProcessSpec(
-                name="reminders",
-                argv=[sys.executable, "-m", "reminders", "serve", "--port", str(ports.reminders)],
-                health_url=f"http://127.0.0.1:{ports.reminders}/health",
-                env={
-                    "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{var_dir / 'reminders.db'}",
-                    "REMINDERS_PUBLIC_URL": f"http://127.0.0.1:{ports.reminders}",
-                },
-                urls={"reminders API": f"http://127.0.0.1:{ports.reminders}/openapi.json"},
-            )
-        )
-    specs.append(
+        ProcessSpec(
+            name="knowledge_base",
+            argv=[*python, "knowledge_base", "serve", "--port", str(ports.knowledge_base)],
+            health_url=_local(ports.knowledge_base, "/health"),
+            # The first start embeds every guidance entry (cached afterwards).
+            start_timeout=300.0,
+            urls={"knowledge base": _local(ports.knowledge_base, "/health")},
+        ),
+        ProcessSpec(
+            name="reminders",
+            argv=[*python, "reminders", "serve", "--port", str(ports.reminders)],
+            health_url=_local(ports.reminders, "/health"),
+            env={
+                "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{var_dir / 'reminders.db'}",
+                "REMINDERS_PUBLIC_URL": _local(ports.reminders),
+            },
+            urls={"reminders API": _local(ports.reminders, "/openapi.json")},
+        ),
+        ProcessSpec(
+            name="hotline",
+            argv=[*python, "hotline", "serve", "--port", str(ports.hotline)],
+            health_url=_local(ports.hotline, "/health"),
+            env={"HOTLINE_PUBLIC_URL": _local(ports.hotline)},
+            urls={"hotline console": _local(ports.hotline, "/")},
+        ),
         ProcessSpec(
             name="rasa",
             argv=[
@@ -111,13 +115,12 @@ def stack(model: Path, ports: Ports, secrets: Mapping[str, str], var_dir: Path) 
                 "--interface", "127.0.0.1",
                 "--port", str(ports.rasa),
             ],
-            health_url=f"{rasa}/",
+            health_url=_local(ports.rasa, "/"),
             start_timeout=240.0,
             urls={
-                "web chat": f"{rasa}/webhooks/webchat/chat",
-                "REST webhook": f"{rasa}/webhooks/rest/webhook",
-                "Rasa HTTP API (token)": f"{rasa}/status",
+                "web chat": _local(ports.rasa, "/webhooks/webchat/chat"),
+                "REST webhook": _local(ports.rasa, "/webhooks/rest/webhook"),
+                "Rasa HTTP API (token)": _local(ports.rasa, "/status"),
             },
-        )
-    )
-    return specs
+        ),
+    ]

@@ -17,6 +17,8 @@ from bot.language import detect_language
         ("😀😀😀", None),
         ("13812345678", None),
         ("", None),
+        ("/request_human", None),  # a button payload
+        ('/book_activity{"activity_id": "a1"}', None),
         (None, None),
     ],
 )
