@@ -9,6 +9,7 @@ timeouts and a bounded connection pool per host. Connections are dropped on any 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl as _ssl
 from typing import Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
@@ -33,19 +34,39 @@ class LeanHTTPClient:
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> Tuple[int, bytes]:
         """POST *body*; returns ``(status, response body)``. Raises asyncio.TimeoutError/HttpError/OSError."""
-        u = urlsplit(url)
-        if u.scheme not in ("http", "https") or not u.hostname:
+        scheme, sep, rest = url.partition("://")
+        if not sep:
             raise HttpError(f"unsupported URL {url!r}")
-        port = u.port or (443 if u.scheme == "https" else 80)
-        key = (u.scheme, u.hostname, port)
-        target = (u.path or "/") + (f"?{u.query}" if u.query else "")
-        host_hdr = u.netloc.rsplit("@", 1)[-1]
+        netloc, slash, path = rest.partition("/")
+        query = ""
+        if not slash and "?" in netloc:
+            netloc, _, query = netloc.partition("?")
+        key, host_hdr = _origin(scheme + "://" + netloc)
+        if key is None:
+            raise HttpError(f"unsupported URL {url!r}")
+        target = "/" + path if slash else ("/?" + query if query else "/")
         lines = [f"POST {target} HTTP/1.1", f"Host: {host_hdr}", f"Content-Length: {len(body)}",
                  "Connection: keep-alive"]
         lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() not in ("host", "content-length", "connection")]
         req = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
         async with self._sem:
-            return await asyncio.wait_for(self._send(key, req), timeout)
+            # a timer cancelling this task is much cheaper than asyncio.wait_for's extra task
+            task = asyncio.current_task()
+            state = {"timed_out": False}
+
+            def on_timeout() -> None:
+                state["timed_out"] = True
+                task.cancel()
+
+            handle = asyncio.get_running_loop().call_later(timeout, on_timeout)
+            try:
+                return await self._send(key, req)
+            except asyncio.CancelledError:
+                if state["timed_out"]:
+                    raise asyncio.TimeoutError() from None
+                raise
+            finally:
+                handle.cancel()
 
     async def _send(self, key, req: bytes) -> Tuple[int, bytes]:
         conn = self._pop_idle(key)
@@ -167,3 +188,12 @@ class LeanHTTPClient:
 
 class _Stale(Exception):
     pass
+
+
+@functools.lru_cache(maxsize=64)
+def _origin(origin: str):
+    """``scheme://host:port`` -> ((scheme, host, port), Host header) or (None, None)."""
+    u = urlsplit(origin)
+    if u.scheme not in ("http", "https") or not u.hostname:
+        return None, None
+    return (u.scheme, u.hostname, u.port or (443 if u.scheme == "https" else 80)), u.netloc.rsplit("@", 1)[-1]

@@ -133,12 +133,13 @@ class Sweeper:
             if row["kind"] == "escalation" and row.get("group_acked"):
                 self.metrics.delivery(ch, "cancelled")
                 return {**base, "outcome": "cancel", "error": "acknowledged"}
-            now = self.clock.now()
-            qs, qe = planner.parse_hhmm(row["quiet_start"]), planner.parse_hhmm(row["quiet_end"])
-            allowed = planner.next_allowed(now, row["timezone"], qs, qe)
-            if allowed > now:  # never send in quiet hours
-                self.metrics.delivery(ch, "deferred")
-                return {**base, "outcome": "defer", "next_at": allowed}
+            if row["quiet_start"] != row["quiet_end"]:
+                now = self.clock.now()
+                qs, qe = planner.parse_hhmm(row["quiet_start"]), planner.parse_hhmm(row["quiet_end"])
+                allowed = planner.next_allowed(now, row["timezone"], qs, qe)
+                if allowed > now:  # never send in quiet hours
+                    self.metrics.delivery(ch, "deferred")
+                    return {**base, "outcome": "defer", "next_at": allowed}
         async with self.sem:
             res = await self.deliverer.deliver(row)
         attempts = int(row["attempts"] or 0) + 1

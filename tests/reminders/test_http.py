@@ -96,3 +96,18 @@ async def test_connection_refused_is_retryable():
     res = await d.send_sms("13800000000", "hi", "1", "k")
     assert res.outcome == "retry" and "sms" in res.error
     await c.close()
+
+
+async def test_url_forms():
+    srv, seen = await _server()
+    c = LeanHTTPClient()
+    try:
+        base = f"http://127.0.0.1:{srv.port}"
+        assert (await c.post(base + "/plain?status=201", b"", {}, 5))[0] == 201
+        assert seen[-1][0] == "/plain?status=201"
+        for bad in ("127.0.0.1/plain", "mailto:x@y", "http:///plain"):
+            with pytest.raises(HttpError):
+                await c.post(bad, b"", {}, 1)
+    finally:
+        await c.close()
+        await srv.close()
