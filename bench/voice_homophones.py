@@ -210,14 +210,15 @@ def main(argv: Optional[List[str]] = None) -> int:
             results["kb_topic"] = figures
 
     print(f"questions: {len(rows)} (knowledge-base questions: {len(kb_rows)})\n")
-    print("| measure | typed | spoken (slips) | spoken, repaired | gap typed - spoken, repaired |")
-    print("|---|---|---|---|---|")
+    print("| measure | typed | spoken (slips) | gap | spoken, repaired by the connector | gap |")
+    print("|---|---|---|---|---|---|")
     for measure, figures in results.items():
         if len(figures) < 3:
             continue
+        raw_gap = figures["typed"] - figures["spoken"]
         gap = figures["typed"] - figures["spoken_repaired"]
-        print(f"| {measure} | {figures['typed']:.1f}% | {figures['spoken']:.1f}% | "
-              f"{figures['spoken_repaired']:.1f}% | {gap:+.1f} points |")
+        print(f"| {measure} | {figures['typed']:.1f}% | {figures['spoken']:.1f}% | {raw_gap:+.1f} | "
+              f"{figures['spoken_repaired']:.1f}% | {gap:+.1f} |")
     print()
     for key, items in misses.items():
         for text, got, want in items:
