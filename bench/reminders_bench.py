@@ -240,7 +240,23 @@ async def bench_baseline(fams, now: dt.datetime, jobstore: str, db_path: str, ho
     from reminders import planner
     from reminders.schedule import compute_schedule, load_schedule
     from reminders.store import _cg_info
-    store = MemoryJobStore() if jobstore == "memory" else SQLAlchemyJobStore(url=f"sqlite:///{db_path}")
+    if jobstore == "memory":
+        store = MemoryJobStore()
+    elif jobstore == "sqlalchemy":
+        store = SQLAlchemyJobStore(url=f"sqlite:///{db_path}")          # APScheduler defaults
+    else:
+        # same SQLite durability settings as the service's store (WAL, synchronous=NORMAL), so the
+        # comparison is about one pickled job + one commit per reminder vs batched rows, not fsync policy
+        import sqlalchemy as sa
+        engine = sa.create_engine(f"sqlite:///{db_path}", poolclass=sa.pool.QueuePool)   # kept-open connections
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _rec):
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+        store = SQLAlchemyJobStore(engine=engine)
     sched = AsyncIOScheduler(jobstores={"default": store},
                              job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
     sched.start(paused=True)   # jobs are stored but never run during the measurement
@@ -309,8 +325,11 @@ async def one_run(args, run: int, sink_url: str):
     base_sql = await bench_baseline(sq_fams, now, "sqlalchemy", os.path.join(tmp, "jobs.db"))
     print(f"run {run}: baseline SQLAlchemyJobStore {base_sql['jobs']} jobs for {len(sq_fams)} children in "
           f"{base_sql['secs']:.1f}s ({base_sql['children_per_s']:.0f} children/s)", flush=True)
+    base_wal = await bench_baseline(sq_fams, now, "sqlalchemy-wal", os.path.join(tmp, "jobs-wal.db"))
+    print(f"run {run}: baseline SQLAlchemyJobStore (WAL) {base_wal['jobs']} jobs for {len(sq_fams)} children in "
+          f"{base_wal['secs']:.1f}s ({base_wal['children_per_s']:.0f} children/s)", flush=True)
     return {"schedule_secs": s_secs, "rows": rows, "children_per_s": args.children / s_secs, "dispatch": disp,
-            "base_mem": base_mem, "base_sql": base_sql, "rss_mb": rss_mb(), "child_rss_mb": child_rss_mb(),
+            "base_mem": base_mem, "base_sql": base_sql, "base_wal": base_wal, "rss_mb": rss_mb(), "child_rss_mb": child_rss_mb(),
             "schedule_cpu_s": s_cpu,
             "load": (load0, load1)}
 
@@ -326,6 +345,7 @@ def write_report(path: str, args, runs, started: str) -> str:
     mem = mem_main + nproc_max * mem_child
     bmem = med([r["base_mem"]["children_per_s"] for r in runs])
     bsql = med([r["base_sql"]["children_per_s"] for r in runs])
+    bwal = med([r["base_wal"]["children_per_s"] for r in runs])
     rows = runs[0]["rows"]
     ok = lambda b: "yes" if b else "**NO**"
     lines = [
@@ -357,20 +377,24 @@ def write_report(path: str, args, runs, started: str) -> str:
         f"({runs[0]['dispatch']['sent']:,} delivered in run 1) | >= 2,000/s | {ok(rate >= 2000)} |",
         f"| peak memory (ru_maxrss): main {mem_main:,.0f} MB + {nproc_max} x largest worker {mem_child:,.0f} MB "
         f"(upper bound, all at once) | {mem:,.0f} MB | <= 1 GB | {ok(mem <= 1024)} |",
-        f"| scheduling throughput vs one APScheduler job per reminder, SQLAlchemyJobStore (durable) | "
-        f"{ours / bsql:,.1f}x ({bsql:,.0f} children/s baseline) | >= 10x | {ok(ours / bsql >= 10)} |",
+        f"| scheduling throughput vs one APScheduler job per reminder, SQLAlchemyJobStore, APScheduler defaults "
+        f"(durable) | {ours / bsql:,.1f}x ({bsql:,.0f} children/s baseline) | >= 10x | {ok(ours / bsql >= 10)} |",
+        f"| same, SQLAlchemyJobStore on SQLite with the service's settings (WAL, synchronous=NORMAL) | "
+        f"{ours / bwal:,.1f}x ({bwal:,.0f} children/s baseline) | >= 10x | {ok(ours / bwal >= 10)} |",
         f"| scheduling throughput vs one APScheduler job per reminder, MemoryJobStore (not durable) | "
         f"{ours / bmem:,.1f}x ({bmem:,.0f} children/s baseline) | (info) | - |", "",
         "## Per run", "",
         "| run | load avg (start, after dispatch) | schedule s (CPU s) | children/s | rows | deliveries/s (CPU s, sweep only) | sent | "
-        "baseline mem children/s (jobs) | baseline SQLAlchemy children/s (children, jobs) | rss MB |",
-        "|---|---|---|---|---|---|---|---|---|---|"]
+        "baseline mem children/s (jobs) | baseline SQLAlchemy children/s (children, jobs) | baseline SQLAlchemy WAL "
+        "children/s | rss MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|"]
     for i, r in enumerate(runs, 1):
         lines.append(f"| {i} | {r['load'][0]:.1f}, {r['load'][1]:.1f} | {r['schedule_secs']:.1f} ({r['schedule_cpu_s']:.0f}) | "
                      f"{r['children_per_s']:,.0f} | {r['rows']:,} | "
                      f"{r['dispatch']['rate']:,.0f} ({r['dispatch']['cpu_s']:.0f}) | {r['dispatch']['sent']:,} | "
                      f"{r['base_mem']['children_per_s']:,.0f} ({r['base_mem']['jobs']:,}) | "
                      f"{r['base_sql']['children_per_s']:,.0f} ({r['base_sql']['children']:,}, {r['base_sql']['jobs']:,}) | "
+                     f"{r['base_wal']['children_per_s']:,.0f} | "
                      f"{r['rss_mb']:,.0f} |")
     lines += ["", "## Notes (read before quoting the numbers)", "",
               f"- The baselines run on a subset ({args.baseline_children:,} children in memory, "
@@ -380,7 +404,12 @@ def write_report(path: str, args, runs, started: str) -> str:
               "- The MemoryJobStore baseline is listed for completeness: it is fast because nothing is persisted, "
               "and every reminder is lost on restart, which is exactly what the service must not do. The 10x "
               "target is therefore judged against the durable SQLAlchemyJobStore baseline.",
-              "- SQLAlchemyJobStore pickles every job and commits one row per add_job on the event loop thread.",
+              "- SQLAlchemyJobStore pickles every job and commits one row per add_job on the event loop thread. "
+              "With APScheduler's defaults (SQLite rollback journal) every add_job also waits for an fsync, so that "
+              "baseline is slow and very noisy on this shared disk; the WAL/synchronous=NORMAL variant uses the same "
+              "SQLite settings as the service's store (and a connection pool instead of SQLAlchemy 1.4's default "
+              "NullPool for SQLite files, which reopens the file for every add_job) and isolates the cost of one pickled job + one commit per "
+              "reminder vs batched rows.",
               "- Deliveries/s includes claiming rows (atomic UPDATE ... RETURNING with a lease), the HTTP round trip "
               "to the sink with the service's default delivery HTTP client (`lean`), the quiet-hours/opt-out checks "
               "and writing outcomes (one executemany per outcome; sent vaccination reminders get `escalate_at`).",
