@@ -11,7 +11,13 @@ import secrets
 from pathlib import Path
 from typing import Dict, Iterable
 
-SECRET_NAMES = ("RASA_AUTH_TOKEN", "REMINDERS_API_TOKEN", "HOTLINE_API_TOKEN", "SMS_WEBHOOK_SECRET")
+SECRET_NAMES = (
+    "RASA_AUTH_TOKEN",
+    "REMINDERS_API_TOKEN",
+    "HOTLINE_API_TOKEN",
+    "SMS_WEBHOOK_SECRET",
+    "VOICE_GATEWAY_SECRET",
+)
 
 
 def read_env_file(path: Path) -> Dict[str, str]:
