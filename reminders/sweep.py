@@ -49,6 +49,8 @@ class Sweeper:
 
     def kick(self) -> None:
         """Run the sweep job as soon as possible (e.g. after queuing a reply)."""
+        if self._lock.locked():
+            return  # a sweep is running (max_instances=1); it or the next interval picks the rows up
         if self.scheduler is not None and self.scheduler.running:
             job = self.scheduler.get_job(SWEEP_JOB_ID)
             if job is not None:
