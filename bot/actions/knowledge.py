@@ -13,6 +13,8 @@ language and acts on its decision:
 * ``urgent``: what to do now (emergency number + first step), then
   ``action_handoff``.
 
+Red flags are also checked locally (same rules, ``knowledge_base.red_flags``)
+before calling the service, so emergencies are answered even when it is down.
 If the service cannot be reached the user gets an apology with the hotline
 offer, never an error. Bot messages carry ``decision`` in their metadata so
 ``action_handoff`` can tell why a conversation was handed over.
@@ -30,6 +32,9 @@ import yaml
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+
+from bot.actions.language import current_language
+from knowledge_base.red_flags import triage
 
 logger = logging.getLogger(__name__)
 
@@ -82,10 +87,6 @@ async def search_kb(query: str, language: str, top_k: int = 3, url: Optional[str
     return data
 
 
-def _language(tracker: Tracker) -> str:
-    return "en" if tracker.get_slot("language") == "en" else "zh"
-
-
 def _count(tracker: Tracker) -> int:
     try:
         return int(float(tracker.get_slot("low_confidence_count") or 0))
@@ -101,12 +102,18 @@ class ActionAnswerQuestion(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        language = _language(tracker)
+        language = current_language(tracker)
         voice = bool(tracker.get_slot("voice_mode"))
         text = (tracker.latest_message or {}).get("text") or ""
         if not text.strip() or text.startswith("/"):
             dispatcher.utter_message(text=message("empty", language))
             return []
+        # Red flags are checked here by rule too, so an emergency gets its
+        # advice even when the knowledge-base service is down.
+        local_urgent = triage(text, language)
+        if local_urgent is not None:
+            dispatcher.utter_message(text=local_urgent["message"], decision="urgent")
+            return [FollowupAction(HANDOFF_ACTION)]
         result = await search_kb(text.strip()[:2000], language)
         if result is None:
             dispatcher.utter_message(text=message("unavailable", language), decision="unavailable")

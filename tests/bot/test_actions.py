@@ -109,3 +109,13 @@ def test_detect_language_sets_the_slot_only_when_the_message_shows_one():
     assert events[0]["name"] == "language" and events[0]["value"] == "en"
     _, events = run(ActionDetectLanguage(), tracker([], {"language": "en"}, text="👍"))
     assert events == []
+
+
+def test_emergency_answered_even_when_the_knowledge_base_is_down(monkeypatch):
+    from bot.actions.knowledge import ActionAnswerQuestion
+    from launcher.supervisor import free_port
+
+    monkeypatch.setenv("KB_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    messages, events = run(ActionAnswerQuestion(), tracker([], text="孩子把纽扣电池吞下去了"))
+    assert "120" in messages[0]["text"]
+    assert events[0]["event"] == "followup" and events[0]["name"] == "action_handoff"
