@@ -79,6 +79,7 @@ class RemindersClient:
                            language: str = "zh", timezone: str = "Asia/Shanghai", region: Optional[str] = None,
                            chat_sender_id: Optional[str] = None, output_channel: Optional[str] = None,
                            phone: Optional[str] = None, role: str = "parent",
+                           preferred_channel: Optional[str] = None,
                            caregivers: Optional[List[Dict[str, Any]]] = None,
                            doses: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
         """Create a child with its first caregiver (this chat and/or an SMS phone) AFTER consent.
@@ -93,6 +94,8 @@ class RemindersClient:
             first["chat"] = {"sender_id": chat_sender_id, "output_channel": output_channel or "latest"}
         if phone:
             first["phone"] = phone
+        if preferred_channel:
+            first["preferred_channel"] = preferred_channel
         child: Dict[str, Any] = {"nickname": nickname, "birth_date": birth_date, "language": language,
                                  "timezone": timezone}
         if region:
@@ -129,12 +132,16 @@ class RemindersClient:
             body["given_on"] = given_on.isoformat()
         return await self._request("POST", f"/children/{child_id}/doses", json=body)
 
-    async def upcoming(self, child_id: str, lang: Optional[str] = None, limit: Optional[int] = None) -> Dict[str, Any]:
+    async def upcoming(self, child_id: str, lang: Optional[str] = None, limit: Optional[int] = None,
+                       include_all: bool = False) -> Dict[str, Any]:
+        """Due / overdue / upcoming items; ``include_all`` adds given, dropped and expired ones."""
         params = {}
         if lang:
             params["lang"] = lang
         if limit:
             params["limit"] = str(limit)
+        if include_all:
+            params["all"] = "1"
         return await self._request("GET", f"/children/{child_id}/upcoming", params=params)
 
     async def upcoming_for_sender(self, sender_id: str, lang: Optional[str] = None,

@@ -2,7 +2,7 @@
 
 The actions are thin: parsing lives in `reminders.dates`, `reminders.phones`
 and `reminders.dose_text`, decisions in small pure functions here, and the
-data in the reminders service (`bot.actions.reminders_service`).
+data in the reminders service (`reminders.client`).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.actions.language import current_language
-from bot.actions.reminders_service import ReminderService, ServiceError
+from reminders.client import RemindersClient, RemindersError
 from reminders.dates import parse_birth_date
 from reminders.dose_text import find_dose_mention
 from reminders.phones import normalize_phone
@@ -26,6 +26,7 @@ TIMEZONE = ZoneInfo("Asia/Shanghai")
 CONSENT_TEXT_VERSION = "chat-consent-v1"
 FORM_SLOTS = ("consent_given", "child_nickname", "birth_date", "reminder_channel", "phone_confirmed")
 CHAT = "chat"
+BOOKING_CONFLICTS = ("already_booked", "activity_full", "activity_started")
 
 _CANCEL = re.compile(r"算了|不要了|不订了|不用了|取消|不弄了|不想|cancel|never ?mind|forget it|\bstop\b", re.I)
 _IN_CHAT = re.compile(r"这里|这儿|聊天|对话|网页|微信|本页|chat|here|app", re.I)
@@ -334,25 +335,22 @@ class ActionSubmitSubscription(Action):
             _say(dispatcher, tracker, key)
             return _reset_form()
         channel = tracker.get_slot("reminder_channel")
-        caregiver: Dict[str, Any] = {
-            "role": "parent",
-            "language": language,
-            "chat": {"sender_id": tracker.sender_id, "output_channel": tracker.get_latest_input_channel() or "latest"},
-            "preferred_channel": "chat",
-        }
-        if channel and channel != CHAT:
-            caregiver["phone"] = channel
-            caregiver["preferred_channel"] = "sms"
-        payload = {
-            "consent": {"given": True, "by": f"chat:{tracker.sender_id}", "text_version": CONSENT_TEXT_VERSION,
-                        "channel": tracker.get_latest_input_channel() or "chat"},
-            "child": {"nickname": tracker.get_slot("child_nickname"), "birth_date": tracker.get_slot("birth_date"),
-                      "language": language, "timezone": str(TIMEZONE)},
-            "caregivers": [caregiver],
-        }
+        phone = channel if channel and channel != CHAT else None
         try:
-            child = await ReminderService.from_env().create_child(payload)
-        except ServiceError:
+            async with RemindersClient.from_env() as client:
+                child = await client.create_child(
+                    consent_by=f"chat:{tracker.sender_id}",
+                    consent_version=CONSENT_TEXT_VERSION,
+                    nickname=tracker.get_slot("child_nickname"),
+                    birth_date=tracker.get_slot("birth_date"),
+                    language=language,
+                    timezone=str(TIMEZONE),
+                    chat_sender_id=tracker.sender_id,
+                    output_channel=tracker.get_latest_input_channel() or "latest",
+                    phone=phone,
+                    preferred_channel="sms" if phone else "chat",
+                )
+        except RemindersError:
             # Keep the answers: "订阅提醒" again re-uses them and only submits.
             _say(dispatcher, tracker, "service_down")
             return []
@@ -362,9 +360,9 @@ class ActionSubmitSubscription(Action):
         return _reset_form()
 
 
-async def _children_of(service: ReminderService, sender_id: str) -> Optional[List[Dict[str, Any]]]:
+async def _children_of(client: RemindersClient, sender_id: str) -> Optional[List[Dict[str, Any]]]:
     """The sender's children, or None when the sender has not subscribed."""
-    found = await service.sender(sender_id)
+    found = await client.find_by_sender(sender_id)
     return None if found is None else found.get("children") or []
 
 
@@ -378,17 +376,17 @@ class ActionNextDue(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
         language = current_language(tracker)
-        service = ReminderService.from_env()
         try:
-            children = await _children_of(service, tracker.sender_id)
-            if not children:
-                dispatcher.utter_message(text=T[language]["not_subscribed"], buttons=_subscribe_button(language))
-                return []
-            parts = []
-            for child in children[:3]:
-                upcoming = await service.upcoming(child["id"], language, limit=3)
-                parts.append(f"{child['nickname']}：\n" + describe_items(upcoming.get("items") or [], language))
-        except ServiceError:
+            async with RemindersClient.from_env() as client:
+                children = await _children_of(client, tracker.sender_id)
+                if not children:
+                    dispatcher.utter_message(text=T[language]["not_subscribed"], buttons=_subscribe_button(language))
+                    return []
+                parts = []
+                for child in children[:3]:
+                    upcoming = await client.upcoming(child["id"], language, limit=3)
+                    parts.append(f"{child['nickname']}：\n" + describe_items(upcoming.get("items") or [], language))
+        except RemindersError:
             _say(dispatcher, tracker, "service_down")
             return []
         dispatcher.utter_message(text="\n\n".join(parts))
@@ -406,21 +404,21 @@ class ActionReportDose(Action):
     ) -> List[EventType]:
         language = current_language(tracker)
         text = tracker.latest_message.get("text") or ""
-        service = ReminderService.from_env()
         try:
-            children = await _children_of(service, tracker.sender_id)
-            if not children:
-                dispatcher.utter_message(text=T[language]["not_subscribed"], buttons=_subscribe_button(language))
-                return []
-            child = children[0]
-            mention = find_dose_mention(text, child.get("region", "CN"))
-            if mention is None:
-                # "已打" right after a reminder: the service knows which dose it was about.
-                reply = await service.chat_reply(tracker.sender_id, text)
-                dispatcher.utter_message(text=reply.get("reply_text") or T[language]["which_dose"])
-                return [SlotSet("service_confirmation", reply.get("action") == "confirmation_requested")]
-            upcoming = await service.upcoming(child["id"], language, include_all=True)
-        except ServiceError:
+            async with RemindersClient.from_env() as client:
+                children = await _children_of(client, tracker.sender_id)
+                if not children:
+                    dispatcher.utter_message(text=T[language]["not_subscribed"], buttons=_subscribe_button(language))
+                    return []
+                child = children[0]
+                mention = find_dose_mention(text, child.get("region", "CN"))
+                if mention is None:
+                    # "已打" right after a reminder: the service knows which dose it was about.
+                    reply = await client.handle_reply(tracker.sender_id, text)
+                    dispatcher.utter_message(text=reply.get("reply_text") or T[language]["which_dose"])
+                    return [SlotSet("service_confirmation", reply.get("action") == "confirmation_requested")]
+                upcoming = await client.upcoming(child["id"], language, include_all=True)
+        except RemindersError:
             _say(dispatcher, tracker, "service_down")
             return []
         item = _pick_item(upcoming.get("items") or [], mention.series, mention.dose)
@@ -454,21 +452,23 @@ class ActionResolveConfirmation(Action):
         language = current_language(tracker)
         yes = tracker.latest_message.get("intent", {}).get("name") == "affirm"
         context = decide_confirmation(tracker.events, tracker.current_slot_values())
-        service = ReminderService.from_env()
         try:
-            if context == "dose":
-                child_id, item_id, name = (tracker.get_slot("pending_dose") or "||").split("|", 2)
-                if yes:
-                    result = await service.record_dose(child_id, item_id)
-                    _say(dispatcher, tracker, "dose_recorded", name=name, date=result.get("given_on", today_local().isoformat()))
-                else:
-                    _say(dispatcher, tracker, "dose_not_recorded")
-                return [SlotSet("pending_dose", None)]
-            if context in ("service", "reminder"):
-                reply = await service.chat_reply(tracker.sender_id, tracker.latest_message.get("text") or ("是" if yes else "否"))
-                dispatcher.utter_message(text=reply.get("reply_text") or T[language]["anything_else"])
-                return [SlotSet("service_confirmation", reply.get("action") == "confirmation_requested")]
-        except ServiceError:
+            async with RemindersClient.from_env() as client:
+                if context == "dose":
+                    child_id, item_id, name = (tracker.get_slot("pending_dose") or "||").split("|", 2)
+                    if yes:
+                        result = await client.record_dose(child_id, item_id=item_id)
+                        given_on = result.get("given_on") or today_local().isoformat()
+                        _say(dispatcher, tracker, "dose_recorded", name=name, date=given_on)
+                    else:
+                        _say(dispatcher, tracker, "dose_not_recorded")
+                    return [SlotSet("pending_dose", None)]
+                if context in ("service", "reminder"):
+                    said = tracker.latest_message.get("text") or ("是" if yes else "否")
+                    reply = await client.handle_reply(tracker.sender_id, said)
+                    dispatcher.utter_message(text=reply.get("reply_text") or T[language]["anything_else"])
+                    return [SlotSet("service_confirmation", reply.get("action") == "confirmation_requested")]
+        except RemindersError:
             _say(dispatcher, tracker, "service_down")
             return []
         if context == "offer_human" and yes:
@@ -487,11 +487,12 @@ class ActionUnsubscribe(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
         try:
-            result = await ReminderService.from_env().opt_out(tracker.sender_id)
-        except ServiceError:
-            _say(dispatcher, tracker, "service_down")
+            async with RemindersClient.from_env() as client:
+                await client.opt_out(sender_id=tracker.sender_id)
+        except RemindersError as error:
+            _say(dispatcher, tracker, "nothing_to_unsubscribe" if error.status == 404 else "service_down")
             return []
-        _say(dispatcher, tracker, "unsubscribed" if result is not None else "nothing_to_unsubscribe")
+        _say(dispatcher, tracker, "unsubscribed")
         return []
 
 
@@ -505,6 +506,20 @@ def _activity_time(starts_at: str, language: str) -> str:
     return when.strftime("%b %d, %H:%M")
 
 
+def _activity_buttons(activities: List[Dict[str, Any]], language: str) -> List[Dict[str, str]]:
+    """One button per open activity (at most five), carrying its id."""
+    return [
+        {
+            "title": T[language]["activity_line"].format(
+                title=a["title"], time=_activity_time(a["starts_at"], language),
+                place=a["place"], remaining=a.get("remaining", 0),
+            ),
+            "payload": f'/book_activity{{"activity_id": "{a["id"]}"}}',
+        }
+        for a in activities[:5]
+    ]
+
+
 class ActionBookActivity(Action):
     """List open activities; book the one chosen (button payload carries its id)."""
 
@@ -516,38 +531,33 @@ class ActionBookActivity(Action):
     ) -> List[EventType]:
         language = current_language(tracker)
         text = T[language]
-        service = ReminderService.from_env()
         activity_id = next(tracker.get_latest_entity_values("activity_id"), None)
         try:
-            activities = [a for a in await service.activities() if a.get("remaining", 0) > 0 or a.get("id") == activity_id]
-            if not activities:
-                dispatcher.utter_message(text=text["no_activities"])
-                return []
-            chosen = next((a for a in activities if a.get("id") == activity_id), None)
-            if chosen is None:
-                buttons = [
-                    {
-                        "title": text["activity_line"].format(
-                            title=a["title"], time=_activity_time(a["starts_at"], language),
-                            place=a["place"], remaining=a.get("remaining", 0),
-                        ),
-                        "payload": f'/book_activity{{"activity_id": "{a["id"]}"}}',
-                    }
-                    for a in activities[:5]
+            async with RemindersClient.from_env() as client:
+                activities = [
+                    a for a in await client.list_activities() if a.get("remaining", 0) > 0 or a.get("id") == activity_id
                 ]
-                dispatcher.utter_message(text=text["choose_activity"], buttons=buttons)
+                if not activities:
+                    dispatcher.utter_message(text=text["no_activities"])
+                    return []
+                chosen = next((a for a in activities if a.get("id") == activity_id), None)
+                if chosen is None:
+                    dispatcher.utter_message(text=text["choose_activity"], buttons=_activity_buttons(activities, language))
+                    return []
+                found = await client.find_by_sender(tracker.sender_id)
+                if not found or not found.get("caregivers"):
+                    dispatcher.utter_message(text=text["book_needs_subscription"], buttons=_subscribe_button(language))
+                    return []
+                children = found.get("children") or []
+                await client.book_activity(chosen["id"], found["caregivers"][0]["id"], children[0]["id"] if children else None)
+                outcome = "booked"
+        except RemindersError as error:
+            if error.status == 409 and error.code in BOOKING_CONFLICTS:
+                outcome = error.code
+            else:
+                _say(dispatcher, tracker, "service_down")
                 return []
-            found = await service.sender(tracker.sender_id)
-            if not found or not found.get("caregivers"):
-                dispatcher.utter_message(text=text["book_needs_subscription"], buttons=_subscribe_button(language))
-                return []
-            caregiver = found["caregivers"][0]
-            children = found.get("children") or []
-            outcome = await service.book(chosen["id"], caregiver["id"], children[0]["id"] if children else None)
-        except ServiceError:
-            _say(dispatcher, tracker, "service_down")
-            return []
-        if outcome in ("already_booked", "activity_full", "activity_started"):
+        if outcome in BOOKING_CONFLICTS:
             dispatcher.utter_message(text=text[outcome])
             return []
         dispatcher.utter_message(

@@ -7,10 +7,11 @@ import urllib.request
 from typing import Any, Optional, Tuple
 
 
-def post(url: str, payload: Any = None, raw: Optional[bytes] = None, timeout: float = 60) -> Tuple[int, Any]:
+def post(url: str, payload: Any = None, raw: Optional[bytes] = None, timeout: float = 60,
+         headers: Optional[dict] = None) -> Tuple[int, Any]:
     """POST JSON (or raw bytes); returns (status, decoded JSON body)."""
     data = raw if raw is not None else json.dumps(payload).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read() or b"null")

@@ -98,3 +98,43 @@ def test_sms_channel_is_read_back_before_use(rasa_stack):
     assert "139 1234 5678" in text and "对吗" in text
     text, _ = _say(rasa_stack, sender, "对")
     assert "已为小宝订阅提醒" in text
+
+
+def test_book_an_activity_from_the_list(rasa_stack):
+    auth = {"Authorization": "Bearer test-reminders-token"}
+    starts = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=3)).isoformat()
+    status, activity = post(
+        rasa_stack.reminders_url + "/activities",
+        {"title": "新手爸妈育儿课", "place": "幸福社区卫生服务中心", "starts_at": starts, "capacity": 1},
+        headers=auth,
+    )
+    assert status == 201, activity
+    sender = f"test-{uuid.uuid4().hex[:10]}"
+    status, _ = post(
+        rasa_stack.reminders_url + "/children",
+        {
+            "consent": {"given": True, "by": sender, "text_version": "test"},
+            "child": {"nickname": "安安", "birth_date": _birth_date_months_ago(4).isoformat()},
+            "caregivers": [{"chat": {"sender_id": sender, "output_channel": "rest"}}],
+        },
+        headers=auth,
+    )
+    assert status == 201
+    text, replies = _say(rasa_stack, sender, "我想报名亲子课")
+    buttons = [b for r in replies for b in r.get("buttons", [])]
+    chosen = next(b for b in buttons if "新手爸妈育儿课" in b["title"])
+    text, _ = _say(rasa_stack, sender, chosen["payload"])
+    assert "报名成功" in text and "幸福社区卫生服务中心" in text
+    # The one place is taken: a second family is told it is full.
+    other = f"test-{uuid.uuid4().hex[:10]}"
+    post(
+        rasa_stack.reminders_url + "/children",
+        {
+            "consent": {"given": True, "by": other, "text_version": "test"},
+            "child": {"nickname": "乐乐", "birth_date": _birth_date_months_ago(6).isoformat()},
+            "caregivers": [{"chat": {"sender_id": other, "output_channel": "rest"}}],
+        },
+        headers=auth,
+    )
+    text, _ = _say(rasa_stack, other, chosen["payload"])
+    assert "满" in text
