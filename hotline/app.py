@@ -546,11 +546,15 @@ async def dashboard_data(request: web.Request) -> web.Response:
     questions = store.unanswered(since) + await asyncio.get_running_loop().run_in_executor(
         None, tracker_db_unanswered, config.rasa_tracker_db, since
     )
+    reminders = await bridge.reminders_overview()
+    if reminders.get("overdue_by_community"):
+        store.audit(user, "view_overdue_by_community",
+                    detail=f"communities={len(reminders['overdue_by_community'])}")
     return web.json_response({
         "days": days,
         "tickets": store.ticket_stats(since=since),
         "unanswered": group_questions(questions),
-        "reminders": await bridge.reminders_overview(),
+        "reminders": reminders,
     })
 
 

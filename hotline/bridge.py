@@ -169,6 +169,25 @@ class DeliveryError(RuntimeError):
     """A reply or resume could not be handed to Rasa or the SMS gateway."""
 
 
+def overdue_rows(data: Any) -> List[Dict[str, Any]]:
+    """The reminders service's ``overdue_by_community`` (``{community: {children,
+    overdue_children, overdue_items}}``; a bare number is read as overdue children) as table
+    rows, most overdue children first."""
+    if not isinstance(data, dict):
+        return []
+    rows = []
+    for community, v in data.items():
+        if isinstance(v, dict):
+            row = {k: int(v.get(k) or 0) for k in ("children", "overdue_children", "overdue_items")}
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            row = {"children": None, "overdue_children": int(v), "overdue_items": None}
+        else:
+            continue
+        rows.append({"community": str(community), **row})
+    rows.sort(key=lambda r: (-r["overdue_children"], -(r["overdue_items"] or 0), r["community"]))
+    return rows
+
+
 class Bridge:
     """HTTP calls to Rasa, the SMS gateway and the reminders service."""
 
@@ -282,7 +301,8 @@ class Bridge:
             async with self.session.get(f"{base}/stats", headers=headers, timeout=timeout) as response:
                 if response.status == 200:
                     data = await response.json()
-                    return {"available": True, "source": "/stats", **data}
+                    return {"available": True, "source": "/stats", "reminders": data.get("reminders") or {},
+                            "overdue_by_community": overdue_rows(data.get("overdue_by_community"))}
             async with self.session.get(f"{base}/metrics", headers=headers, timeout=timeout) as response:
                 if response.status != 200:
                     return {"available": False, "reason": f"reminders /metrics answered {response.status}"}

@@ -219,6 +219,13 @@ async def metrics_handler(request: web.Request) -> web.Response:
                         headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
 
+async def stats(request: web.Request) -> web.Response:
+    """Reminder counts by status and children overdue by community (for the hotline dashboard)."""
+    store = request.app[STORE_KEY]
+    return jresp({"reminders": await store.run(store.counts_by_status),
+                  "overdue_by_community": await store.run(store.overdue_by_community, _now(request))})
+
+
 async def openapi_handler(request: web.Request) -> web.Response:
     return jresp(build_openapi())
 
@@ -250,6 +257,7 @@ async def create_child(request: web.Request) -> web.Response:
     if not isinstance(region, str) or region.upper() not in REGION_FILES:
         raise ApiError(422, "invalid_region", f"region must be one of {sorted(REGION_FILES)}")
     region = region.upper()
+    community = _str(child, "community", required=False, max_len=100) or None   # "" = not given
     bd_raw = child.get("birth_date")
     if not isinstance(bd_raw, str):
         raise ApiError(400, "invalid_type" if bd_raw is not None else "missing_field", "child.birth_date must be a string YYYY-MM-DD")
@@ -276,7 +284,8 @@ async def create_child(request: web.Request) -> web.Response:
             raise ApiError(422, "invalid_dose_date", f"doses[{i}].given_on must be between the birth date and today")
         doses_in.append((item.id, given))
     res = await store.run(store.create_family, consent_v, {"nickname": nickname, "birth_date": birth,
-                          "language": language, "timezone": tz, "region": region}, cgs, now, doses_in)
+                          "language": language, "timezone": tz, "region": region, "community": community},
+                          cgs, now, doses_in)
     log.info("child created (family %s, %d caregivers: %s)", res["family_id"], len(cgs),
              ", ".join(mask_phone(c.get("phone")) or "chat" for c in cgs))
     request.app[SWEEPER_KEY].kick()
@@ -636,6 +645,7 @@ ROUTES = [
     ("POST", "/children/{child_id}/doses", record_dose), ("GET", "/children/{child_id}/doses", list_doses),
     ("GET", "/children/{child_id}/upcoming", upcoming), ("GET", "/children/{child_id}/calendar.ics", calendar),
     ("GET", "/children/{child_id}/reminders", child_reminders), ("GET", "/reminders", list_reminders),
+    ("GET", "/stats", stats),
     ("POST", "/caregivers/{caregiver_id}/opt-out", opt_out_caregiver), ("POST", "/opt-out", opt_out_by),
     ("GET", "/senders/{sender_id}", sender_lookup), ("POST", "/replies", chat_reply),
     ("POST", "/activities", create_activity), ("GET", "/activities", list_activities),

@@ -81,12 +81,14 @@ class RemindersClient:
                            phone: Optional[str] = None, role: str = "parent",
                            preferred_channel: Optional[str] = None,
                            caregivers: Optional[List[Dict[str, Any]]] = None,
-                           doses: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
+                           doses: Optional[List[Dict[str, Any]]] = None,
+                           community: Optional[str] = None) -> Dict[str, Any]:
         """Create a child with its first caregiver (this chat and/or an SMS phone) AFTER consent.
 
         Call it only once the guardian said yes to the consent text; *consent_version* names that
         text. *birth_date* is ISO (use :func:`reminders.dates.parse_birth_date` on the user's words).
         Extra caregivers (grandparents…) may be given as API ``Caregiver`` objects in *caregivers*.
+        *community* (optional, at most 100 characters) groups the child in ``GET /stats``.
         Returns the child (with ``id``, ``family_id``, ``caregivers``, ``calendar_url``, ``upcoming``).
         """
         first: Dict[str, Any] = {"role": role, "language": language}
@@ -100,6 +102,8 @@ class RemindersClient:
                                  "timezone": timezone}
         if region:
             child["region"] = region
+        if community:
+            child["community"] = community
         payload = {"consent": {"given": True, "by": consent_by, "text_version": consent_version, "channel": "chat"},
                    "child": child, "caregivers": [first] + list(caregivers or [])}
         if doses:

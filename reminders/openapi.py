@@ -60,6 +60,15 @@ def build_openapi() -> Dict[str, Any]:
                                                           params=["child_id", "status"])},
             "/reminders": {"get": _op("Reminder rows by status (e.g. status=failed) and counts",
                                       params=["status", {"name": "limit", "in": "query", "schema": {"type": "integer"}}])},
+            "/stats": {"get": _op("Reminder counts by status and children overdue by community (schedule items with "
+                                  "status overdue as of today in each child's time zone; children without a "
+                                  "community under \"未填写/unknown\")", errors=("401",), ok_schema={
+                "type": "object", "properties": {
+                    "reminders": {"type": "object", "additionalProperties": {"type": "integer"}},
+                    "overdue_by_community": {"type": "object", "additionalProperties": {
+                        "type": "object", "properties": {"children": {"type": "integer"},
+                                                         "overdue_children": {"type": "integer"},
+                                                         "overdue_items": {"type": "integer"}}}}}})},
             "/caregivers/{caregiver_id}/opt-out": {"post": _op("Opt a caregiver out of everything, at once",
                                                                params=["caregiver_id"])},
             "/opt-out": {"post": _op("Opt out by chat sender id or phone", body="Identity")},
@@ -104,7 +113,9 @@ def build_openapi() -> Dict[str, Any]:
                     "birth_date": {"type": "string", "format": "date", "description": "not in the future, at most 6 years ago"},
                     "language": {"type": "string", "enum": ["zh", "en"], "default": "zh"},
                     "timezone": {"type": "string", "default": "Asia/Shanghai"},
-                    "region": {"type": "string", "enum": ["CN", "US"], "default": "CN"}}},
+                    "region": {"type": "string", "enum": ["CN", "US"], "default": "CN"},
+                    "community": {"type": "string", "maxLength": 100,
+                                  "description": "optional; groups children in GET /stats"}}},
                 "Caregiver": {"type": "object", "description": "needs chat and/or phone", "properties": {
                     "role": {"type": "string", "example": "mother"}, "name": s,
                     "language": {"type": "string", "enum": ["zh", "en"]},

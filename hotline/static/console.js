@@ -186,10 +186,15 @@ if (page === "dashboard") {
     const counts = r.reminders || {};
     box.replaceChildren(el("div", {"class": "cards"}, card("已发送 Sent", counts.sent), card("已确认 Acknowledged", counts.acknowledged), card("失败 Failed", counts.failed)));
     const overdue = r.overdue_by_community;
-    if (overdue && typeof overdue === "object") {
-      const rows = Array.isArray(overdue) ? overdue : Object.entries(overdue).map(([community, n]) => ({community, children: n}));
-      box.append(el("h3", {}, "逾期儿童（按社区）Children overdue by community"),
-        el("table", {}, el("tbody", {}, ...rows.map(o => el("tr", {}, el("td", {}, o.community), el("td", {}, o.children ?? o.count))))));
+    if (Array.isArray(overdue)) {
+      // rows come sorted by overdue children, most first (hotline/bridge.py overdue_rows)
+      box.append(el("h3", {}, "逾期儿童（按社区）Children overdue for a vaccination or check-up, by community"),
+        el("table", {"id": "overdue"},
+          el("thead", {}, el("tr", {}, el("th", {}, "社区 Community"), el("th", {}, "儿童 Children"),
+            el("th", {}, "逾期儿童 Overdue children"), el("th", {}, "逾期项目 Overdue items"))),
+          el("tbody", {}, ...overdue.map(o => el("tr", {}, el("td", {}, o.community), el("td", {}, o.children ?? "–"),
+            el("td", {}, o.overdue_children), el("td", {}, o.overdue_items ?? "–"))))));
+      if (!overdue.length) box.append(el("p", {"class": "hint"}, "没有登记的儿童 No children registered"));
     } else if (r.note) box.append(el("p", {"class": "hint"}, r.note));
   }).catch(e => { document.getElementById("cards").textContent = e.message; });
 }

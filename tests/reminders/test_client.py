@@ -14,8 +14,8 @@ async def test_client_flow(make_client, rasa):
     async with RemindersClient(base, TOKEN) as rc:
         child = await rc.create_child(consent_by="sender-1", consent_version="2026-01", nickname="小明",
                                       birth_date="2026-01-02", chat_sender_id="sender-1", output_channel="wechat",
-                                      caregivers=[{"role": "grandma", "phone": "13900001111"}])
-        assert child["caregivers"][0]["chat_sender_id"] == "sender-1"
+                                      caregivers=[{"role": "grandma", "phone": "13900001111"}], community="幸福社区")
+        assert child["caregivers"][0]["chat_sender_id"] == "sender-1" and child["community"] == "幸福社区"
         found = await rc.find_by_sender("sender-1")
         assert found["children"][0]["id"] == child["id"]
         assert await rc.find_by_sender("nobody") is None
