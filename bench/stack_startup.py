@@ -58,7 +58,8 @@ def startup() -> tuple[float, float]:
     model = ensure_model()
     with tempfile.TemporaryDirectory() as tmp:
         var_dir = Path(tmp)
-        ports = Ports(rasa=free_port(), actions=free_port(), knowledge_base=free_port(), reminders=free_port())
+        ports = Ports(rasa=free_port(), actions=free_port(), knowledge_base=free_port(), reminders=free_port(),
+                      hotline=free_port())
         secrets = {"RASA_AUTH_TOKEN": "bench"}
         specs = [s for s in stack(model, ports, secrets, var_dir) if s.name in ("actions", "rasa")]
         supervisor = Supervisor(specs, base_environment(ports, secrets, var_dir), var_dir / "log")

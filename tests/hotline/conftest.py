@@ -141,7 +141,7 @@ def hotline_stack(tmp_path_factory) -> Iterator[HotlineStack]:
     (trained model, our channels plus Rasa's `callback` channel pointing at a
     loopback receiver), each a real process on a free loopback port."""
     from launcher.model import latest_model
-    from launcher.processes import BIN, ROOT, Ports, ProcessSpec, base_environment, stack
+    from launcher.processes import ROOT, Ports, base_environment, stack
     from launcher.supervisor import Supervisor, free_port
 
     model = latest_model()
@@ -161,8 +161,9 @@ def hotline_stack(tmp_path_factory) -> Iterator[HotlineStack]:
         f"  url: {callback.url}/bot\n",
         encoding="utf-8",
     )
-    ports = Ports(rasa=free_port(), actions=free_port(), knowledge_base=free_port(), reminders=free_port())
     hotline_port = free_port()
+    ports = Ports(rasa=free_port(), actions=free_port(), knowledge_base=free_port(), reminders=free_port(),
+                  hotline=hotline_port)
     secrets = {"RASA_AUTH_TOKEN": "stack-rasa-token", "HOTLINE_API_TOKEN": API_TOKEN}
     env = base_environment(ports, secrets, var_dir)
     env.update({
@@ -181,17 +182,11 @@ def hotline_stack(tmp_path_factory) -> Iterator[HotlineStack]:
             cwd=ROOT, env={**os.environ, **env, "HOTLINE_ADMIN_PASSWORD": PASSWORD}, check=True,
             stdout=subprocess.DEVNULL,
         )
-    hotline_spec = ProcessSpec(
-        name="hotline",
-        argv=[sys.executable, "-m", "hotline", "serve", "--port", str(hotline_port)],
-        health_url=f"http://127.0.0.1:{hotline_port}/health",
-    )
-    specs = [hotline_spec]
-    import inspect
-
-    extra = [var_dir] if "var_dir" in inspect.signature(stack).parameters else []
-    for spec in stack(model, ports, secrets, *extra):
-        if spec.name in ("actions", "rasa"):
+    specs = []
+    for spec in stack(model, ports, secrets, var_dir):
+        if spec.name == "hotline":
+            specs.append(spec)
+        elif spec.name in ("actions", "rasa"):
             argv = [str(credentials) if arg == "bot/credentials.yml" else arg for arg in spec.argv]
             specs.append(replace(spec, argv=argv))
     with Supervisor(specs, env, var_dir / "log"):
