@@ -34,17 +34,13 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.voice_common import (
-    OnNewMessage,
-    ask_bot,
-    hmac_sha256_header,
-    mask_phone,
-    slots_reader,
-    verify_hmac_sha256,
-)
-from bot.nlu.language import detect_language
+from bot.channels.voice_common import OnNewMessage, ask_bot, slots_reader
+from bot.language import detect_language
 from bot.voice.dialog import SMS_MAX_EN_WORDS, SMS_MAX_ZH_CHARS, VoiceDialog
 from bot.voice.speakable import render_turns
+# The signed SMS webhook contract is the reminders service's; one implementation.
+from reminders.delivery import classify_status, sign, verify_signature
+from reminders.phones import mask_phone
 
 logger = logging.getLogger(__name__)
 
@@ -52,15 +48,6 @@ MAX_BODY_BYTES = 16 * 1024
 MAX_TEXT_CHARS = 1000
 _PHONE = re.compile(r"^\+?\d{5,20}$")
 RETRY_DELAYS = (1.0, 4.0, 15.0)
-
-
-def classify_status(status: int) -> str:
-    """sent (2xx), retry (5xx, 429) or failed (other 4xx)."""
-    if 200 <= status < 300:
-        return "sent"
-    if status == 429 or status >= 500:
-        return "retry"
-    return "failed"
 
 
 def sms_parts(text: str, language: Optional[str] = None) -> list:
@@ -138,7 +125,7 @@ class SmsInput(InputChannel):
                                "attempt": attempt}, ensure_ascii=False).encode("utf-8")
             headers = {"Content-Type": "application/json", "Idempotency-Key": key}
             if self.secret:
-                headers["X-Signature"] = hmac_sha256_header(body, self.secret)
+                headers["X-Signature"] = sign(body, self.secret)
             try:
                 async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as session:
                     async with session.post(self.gateway_url, data=body, headers=headers) as resp:
@@ -174,7 +161,7 @@ class SmsInput(InputChannel):
             if len(raw) > MAX_BODY_BYTES:
                 return response.json({"error": {"code": "body_too_large", "message": "request body too large"}},
                                      status=413)
-            if not verify_hmac_sha256(raw, request.headers.get("X-Signature"), self.secret):
+            if not verify_signature(raw, request.headers.get("X-Signature"), self.secret):
                 return response.json({"error": {"code": "invalid_signature",
                                                 "message": "missing or invalid X-Signature"}}, status=401)
             try:

@@ -33,7 +33,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.voice_common import OnNewMessage, ask_bot, mask_phone, slots_reader
+from bot.channels.voice_common import OnNewMessage, ask_bot, slots_reader
+from reminders.phones import mask_phone
 from bot.voice.dialog import Reply, VoiceDialog
 from bot.voice.ssml import RATES, ssml_body
 

@@ -8,10 +8,7 @@
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import re
 from asyncio import CancelledError
 from typing import Any, Awaitable, Callable, Dict, List, Optional
 
@@ -21,27 +18,6 @@ from sanic.request import Request
 logger = logging.getLogger(__name__)
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
-
-
-def mask_phone(value: Optional[str]) -> str:
-    """Phone numbers in logs: 138****5678 (anything else is shortened)."""
-    digits = re.sub(r"\D", "", value or "")
-    if len(digits) >= 7:
-        return f"{digits[-11:-8] if len(digits) >= 11 else digits[:3]}****{digits[-4:]}"
-    return (value or "")[:4] + "…" if value else ""
-
-
-def hmac_sha256_header(body: bytes, secret: str) -> str:
-    """`sha256=<hex HMAC-SHA256 of the raw body>` (the SMS/gateway signature header)."""
-    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
-
-
-def verify_hmac_sha256(body: bytes, header: Optional[str], secret: Optional[str]) -> bool:
-    """Constant-time check of a `sha256=<hex>` header; False without a secret."""
-    if not header or not secret:
-        return False
-    expected = hmac_sha256_header(body, secret)
-    return hmac.compare_digest(expected.encode(), header.strip().encode())
 
 
 async def ask_bot(

@@ -33,7 +33,9 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.voice_common import OnNewMessage, ask_bot, mask_phone, slots_reader, verify_hmac_sha256
+from bot.channels.voice_common import OnNewMessage, ask_bot, slots_reader
+from reminders.delivery import verify_signature
+from reminders.phones import mask_phone
 from bot.voice.dialog import Reply, VoiceDialog
 from bot.voice.ssml import XML_LANG, build_ssml
 
@@ -95,7 +97,7 @@ class VoiceGatewayInput(InputChannel):
             raw = request.body or b""
             if len(raw) > MAX_BODY_BYTES:
                 return _error(413, "body_too_large", f"body exceeds {MAX_BODY_BYTES} bytes")
-            if not verify_hmac_sha256(raw, request.headers.get("X-Signature"), self.secret):
+            if not verify_signature(raw, request.headers.get("X-Signature"), self.secret):
                 return _error(401, "invalid_signature", "missing or invalid X-Signature")
             try:
                 body = json.loads(raw.decode("utf-8"))

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple
 
-from bot.nlu.language import detect_language
+from bot.language import detect_language
 from bot.voice.choices import Choice, choices_from_buttons, choices_prompt, interpret
 from bot.voice.homophones import repair_homophones
 from bot.voice.speakable import CONTINUE_PROMPT, SMS_CONTINUE_PROMPT, Turn, render_turns

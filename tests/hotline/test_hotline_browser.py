@@ -8,36 +8,18 @@ skipped only when they are not installed."""
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
 
+from tests.browser import browser, needs_chromium
 from tests.hotline.helpers import PASSWORD
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 # The README's screenshot; refreshed by `UPDATE_SCREENSHOTS=1 pytest tests/hotline/test_hotline_browser.py`.
 README_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "console.png"
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or not Path(CHROMEDRIVER).exists(),
-    reason="headless Chromium is not installed (apt-get install chromium chromium-driver)",
-)
-
-
-def browser(profile: str):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage",
-                 "--window-size=1366,900", "--lang=zh-CN", f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+pytestmark = needs_chromium
 
 
 def test_parent_and_worker_in_the_browser(hotline_stack, tmp_path):

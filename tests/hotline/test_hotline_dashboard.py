@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from reminders.api import create_app as create_reminders
 from reminders.clock import FakeClock
 from reminders.config import Config
 from reminders.store import NO_COMMUNITY
+from tests.browser import browser, needs_chromium
 from tests.hotline.helpers import PASSWORD, Staff
 
 REMINDERS_TOKEN = "dash-reminders-token"
@@ -100,14 +100,8 @@ async def test_wrong_reminders_token_gives_no_table_and_no_audit_entry(aiohttp_s
     assert "view_dashboard" in actions and "view_overdue_by_community" not in actions
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-
-
-@pytest.mark.skipif(CHROMIUM is None or not Path(CHROMEDRIVER).exists(),
-                    reason="headless Chromium is not installed (apt-get install chromium chromium-driver)")
+@needs_chromium
 async def test_dashboard_page_renders_the_table(dashboard, tmp_path):
-    from tests.hotline.test_hotline_browser import browser
 
     url = str(dashboard.make_url("/")).rstrip("/")
 

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 import aiohttp
 import pytest
 
-from bot.channels.voice_common import hmac_sha256_header
+from reminders.delivery import sign
 from bot.channels.voice_gateway import VoiceGatewayInput
 from bot.voice.speakable import voice_problems
 
@@ -17,7 +17,7 @@ SECRET = "gateway-test-secret"
 async def post(server, body, secret=SECRET, header=None, raw=None):
     data = raw if raw is not None else json.dumps(body, ensure_ascii=False).encode("utf-8")
     headers = {"Content-Type": "application/json"}
-    sig = header if header is not None else (hmac_sha256_header(data, secret) if secret else None)
+    sig = header if header is not None else (sign(data, secret) if secret else None)
     if sig:
         headers["X-Signature"] = sig
     async with aiohttp.ClientSession() as session:
