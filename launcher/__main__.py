@@ -23,6 +23,9 @@ def run(config: str) -> int:
     def _stop(signum, frame):  # Ctrl-C or SIGTERM: leave wait() and clean up.
         raise KeyboardInterrupt
 
+    # Installed explicitly: a shell that starts us in the background makes us
+    # inherit an ignored SIGINT, and Ctrl-C must still stop everything.
+    signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     try:
         supervisor.start()
