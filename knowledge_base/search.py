@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -93,6 +94,32 @@ def detect_language(query: str) -> str:
     return "zh" if has_cjk(query) else "en"
 
 
+def stated_age_months(query: str) -> Optional[float]:
+    """The child's age in months when the question states one ("6个月大",
+    "3岁", "10-month-old", "新生儿"), else None."""
+    # Keep "38度5 6个月" from reading as 56 months once whitespace is removed.
+    compact, spaced = red_flags.normalise(re.sub(r"(?<=\d)\s+(?=\d)", "|", query))
+    years = [red_flags.parse_number(m.group("n")) for m in red_flags._ZH_YEARS.finditer(compact)]
+    years += [red_flags.parse_number(m.group(1)) for m in red_flags._EN_YEARS.finditer(spaced) if m.group(1)]
+    years = [y for y in years if y is not None]
+    if years:
+        return min(years) * 12
+    if red_flags._EN_YEARS.search(spaced):  # "toddler" and no number: say nothing
+        return None
+    return red_flags.infant_age_months(compact, spaced)
+
+
+def prefer_age_range(ranked: Sequence[TopicScore], age_ranges: dict, age: Optional[float]) -> list:
+    """Topics whose entries cover the stated age first, the others after, each
+    group in score order (pure). A 6-month-old's fever is not the
+    under-3-months topic, however alike the words are."""
+    if age is None:
+        return list(ranked)
+    fits = [t for t in ranked if age_ranges[t.topic][0] <= age <= age_ranges[t.topic][1]]
+    rest = [t for t in ranked if not age_ranges[t.topic][0] <= age <= age_ranges[t.topic][1]]
+    return fits + rest
+
+
 def decide(ranked: Sequence[TopicScore], thresholds: ModeThresholds) -> str:
     """answer / clarify / out_of_scope from the ranked topic scores (pure)."""
     if not ranked or ranked[0].score < thresholds.out_of_scope:
@@ -141,6 +168,11 @@ class Searcher:
         for e in index.entries:
             self.by_topic.setdefault(e.topic, {})[e.language] = e
         self.topics = sorted(self.by_topic)
+        # Months each topic applies to (union over its languages).
+        self.age_ranges = {
+            t: (min(e.age_months[0] for e in es.values()), max(e.age_months[1] for e in es.values()))
+            for t, es in self.by_topic.items()
+        }
         self.topic_pos = {t: i for i, t in enumerate(self.topics)}
         self.entry_topic_pos = np.array([self.topic_pos[t] for t in self.entry_topic], dtype=np.int64)
 
@@ -194,7 +226,7 @@ class Searcher:
         if flag is not None:
             return {"decision": "urgent", "language": language, "hits": [],
                     "urgent": red_flags.urgent_response(flag, language)}
-        ranked = self.rank(query, config)
+        ranked = prefer_age_range(self.rank(query, config), self.age_ranges, stated_age_months(query))
         decision = decide(ranked, config.active)
         hits = [hit_dict(self.entry_for(t.topic, language), t.score) for t in ranked[:top_k]]
         result = {"decision": decision, "language": language, "hits": hits}
