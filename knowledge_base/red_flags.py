@@ -77,7 +77,8 @@ def normalise(text: str) -> tuple[str, str]:
     has no whitespace (for Chinese rules), ``spaced`` single spaces (English rules)."""
     text = text.translate(_FULLWIDTH).replace("’", "'").replace("‘", "'").lower()
     spaced = " ".join(text.split())
-    compact = re.sub(r"\s+", "", text)
+    # Numbers that a space kept apart stay apart: "38度5 2个月" is 2 months, not 52.
+    compact = re.sub(r"\s+", "", re.sub(r"(?<=\d)\s+(?=\d)", "，", text))
     return compact, spaced
 
 

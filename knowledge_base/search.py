@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -97,8 +96,7 @@ def detect_language(query: str) -> str:
 def stated_age_months(query: str) -> Optional[float]:
     """The child's age in months when the question states one ("6个月大",
     "3岁", "10-month-old", "新生儿"), else None."""
-    # Keep "38度5 6个月" from reading as 56 months once whitespace is removed.
-    compact, spaced = red_flags.normalise(re.sub(r"(?<=\d)\s+(?=\d)", "|", query))
+    compact, spaced = red_flags.normalise(query)
     years = [red_flags.parse_number(m.group("n")) for m in red_flags._ZH_YEARS.finditer(compact)]
     years += [red_flags.parse_number(m.group(1)) for m in red_flags._EN_YEARS.finditer(spaced) if m.group(1)]
     years = [y for y in years if y is not None]

@@ -35,3 +35,11 @@ def test_topics_covering_the_age_come_first_in_score_order():
 
 def test_no_stated_age_keeps_the_order():
     assert prefer_age_range(RANKED, RANGES, None) == RANKED
+
+
+@pytest.mark.parametrize("query", ["宝宝发烧38度5 2个月大", "宝宝发烧38.5 2个月", "2个月宝宝发烧38度5"])
+def test_fever_with_a_spaced_temperature_under_3_months_is_urgent(query):
+    from knowledge_base.red_flags import check
+
+    flag = check(query)
+    assert flag is not None and flag.id == "infant_fever"
