@@ -106,7 +106,9 @@ class Deliverer:
     async def send_chat(self, sender_id: str, output_channel: str, text: str, reminder_id: str,
                         key: str) -> DeliveryResult:
         """``POST {RASA_URL}/conversations/{sender_id}/trigger_intent?output_channel=..&token=..``."""
-        url = f"{self.rasa_url}/conversations/{quote(sender_id, safe='')}/trigger_intent?output_channel={quote(output_channel, safe='')}"
+        # Rasa does not decode %2B in conversation ids: keep + @ : as they are (ids from
+        # the SMS and voice channels are phone numbers such as +8613812345678).
+        url = f"{self.rasa_url}/conversations/{quote(sender_id, safe='+@:')}/trigger_intent?output_channel={quote(output_channel, safe='')}"
         if self.rasa_token:
             url += f"&token={quote(self.rasa_token, safe='')}"
         body = json.dumps({"name": EXTERNAL_INTENT,
