@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from pathlib import Path
 
 from launcher.model import ensure_model
 from launcher.processes import ROOT, Ports, base_environment, stack

@@ -6,7 +6,6 @@ else goes to the bot and its replies come back in the response.
 """
 from __future__ import annotations
 
-import inspect
 import logging
 from asyncio import CancelledError
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
@@ -17,6 +16,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.validation import ChatRequest, ChatRequestError, immediate_reply, parse_chat_request
+from bot.channels.webhook import webhook_blueprint
 
 logger = logging.getLogger(__name__)
 
@@ -31,9 +31,6 @@ class ValidatedRestInput(InputChannel):
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "ValidatedRestInput":
         return cls()
-
-    def _blueprint_name(self) -> str:
-        return f"custom_webhook_{type(self).__name__}"
 
     async def handle_message(
         self,
@@ -65,12 +62,7 @@ class ValidatedRestInput(InputChannel):
         """Extra routes of subclasses (the web chat page)."""
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        module = inspect.getmodule(self)
-        webhook = Blueprint(self._blueprint_name(), module.__name__ if module else None)
-
-        @webhook.route("/", methods=["GET"])
-        async def health(request: Request) -> HTTPResponse:
-            return response.json({"status": "ok"})
+        webhook = webhook_blueprint(self)
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:

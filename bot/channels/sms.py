@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import inspect
 import json
 import logging
 import os
@@ -35,6 +34,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.voice_common import OnNewMessage, ask_bot, slots_reader
+from bot.channels.webhook import webhook_blueprint
 from bot.language import detect_language
 from bot.voice.dialog import SMS_MAX_EN_WORDS, SMS_MAX_ZH_CHARS, VoiceDialog
 from bot.voice.speakable import render_turns
@@ -148,12 +148,7 @@ class SmsInput(InputChannel):
         await self.send_sms(phone, reply.text, key, message_id)
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
-        module = inspect.getmodule(self)
-        webhook = Blueprint(f"custom_webhook_{type(self).__name__}", module.__name__ if module else None)
-
-        @webhook.route("/", methods=["GET"])
-        async def health(request: Request) -> HTTPResponse:
-            return response.json({"status": "ok"})
+        webhook = webhook_blueprint(self)
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import inspect
 import logging
 import os
 from typing import Any, Dict, Iterable, Mapping, Optional, Text, Tuple
@@ -34,6 +33,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.voice_common import OnNewMessage, ask_bot, slots_reader
+from bot.channels.webhook import webhook_blueprint
 from reminders.phones import mask_phone
 from bot.voice.dialog import Reply, VoiceDialog
 from bot.voice.ssml import RATES, ssml_body
@@ -135,12 +135,7 @@ class TwilioVoiceInput(InputChannel):
         return self.public_url + (f"?{parts.query}" if parts.query else "")
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
-        module = inspect.getmodule(self)
-        webhook = Blueprint(f"custom_webhook_{type(self).__name__}", module.__name__ if module else None)
-
-        @webhook.route("/", methods=["GET"])
-        async def health(request: Request) -> HTTPResponse:
-            return response.json({"status": "ok"})
+        webhook = webhook_blueprint(self)
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:

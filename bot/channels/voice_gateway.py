@@ -21,7 +21,6 @@ Response 200::
 """
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import os
@@ -34,6 +33,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.voice_common import OnNewMessage, ask_bot, slots_reader
+from bot.channels.webhook import webhook_blueprint
 from reminders.delivery import verify_signature
 from reminders.phones import mask_phone
 from bot.voice.dialog import Reply, VoiceDialog
@@ -85,12 +85,7 @@ class VoiceGatewayInput(InputChannel):
         return cls(os.environ.get("VOICE_GATEWAY_SECRET") or credentials.get("secret"))
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
-        module = inspect.getmodule(self)
-        webhook = Blueprint(f"custom_webhook_{type(self).__name__}", module.__name__ if module else None)
-
-        @webhook.route("/", methods=["GET"])
-        async def health(request: Request) -> HTTPResponse:
-            return response.json({"status": "ok"})
+        webhook = webhook_blueprint(self)
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
