@@ -19,9 +19,17 @@ from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence
 
 from bot.voice.numbers import en_clock, en_number, spell_digits, zh_clock, zh_count, zh_number
+from knowledge_base.validate import (
+    LATIN_RE,
+    VOICE_FORBIDDEN,
+    VOICE_FORBIDDEN_ZH_ONLY,
+    VOICE_MAX_EN_WORDS,
+    VOICE_MAX_ZH_CHARS,
+)
 
-MAX_ZH_CHARS = 60
-MAX_EN_WORDS = 35
+# One turn's budget is the knowledge base's voice-answer budget.
+MAX_ZH_CHARS = VOICE_MAX_ZH_CHARS
+MAX_EN_WORDS = VOICE_MAX_EN_WORDS
 MAX_SENTENCES = 2
 
 # The question ending a turn that has more to come; "1" works spoken or keyed.
@@ -31,14 +39,15 @@ CONTINUE_PROMPT = {
 }
 SMS_CONTINUE_PROMPT = {"zh": "回复1看下一条。", "en": "Reply 1 for more."}
 
-# Symbols that read badly in speech (the knowledge base's validator uses the same set).
-FORBIDDEN_SYMBOLS = set("%/~+-()[]{}<>（）【】《》〈〉「」『』“”\"～＋－％／*#_|\\^=@&`")
-FORBIDDEN_ZH_ONLY = set("‘’'")
+# Symbols that read badly in speech: the knowledge base's voice-answer set,
+# plus marks a speech engine would read out from other replies.
+FORBIDDEN_SYMBOLS = VOICE_FORBIDDEN | set("*#_|\\^=@&`")
+FORBIDDEN_ZH_ONLY = VOICE_FORBIDDEN_ZH_ONLY
 _LINK = re.compile(r"https?://\S+|www\.\S+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|cn|org|gov|net|edu|io)\b(?:/\S*)?", re.I)
 _EMOJI = re.compile(
     "[\U0001F000-\U0001FAFF\U00002600-\U000027BF\U0001F900-\U0001F9FF\u2B00-\u2BFF\uFE0F\u200D\u20E3]"
 )
-_LATIN = re.compile(r"[A-Za-zＡ-Ｚａ-ｚ]")
+_LATIN = LATIN_RE
 _EN_ABBREVIATION = re.compile(r"\b(?:[A-Z]{2,}s?|e\.g|i\.e|etc|approx|vs|min|hrs?|mos?|yrs?|wks?)\b\.?")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
