@@ -11,10 +11,24 @@ export TRANSFORMERS_OFFLINE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test install model train validate-kb validate-data rasa-test pytest admin clean
+.PHONY: run run-cluster engines-up engines-down test install model train validate-kb validate-data rasa-test pytest admin clean
 
 run: install model train
 	$(PY) -m launcher run
+
+# Scale-out mode on this machine: PostgreSQL, Redis, nginx and two replicas
+# of each service (REPLICAS=3 for three). Needs Debian's postgresql,
+# redis-server and nginx, or CLUSTER_POSTGRES_URL / CLUSTER_REDIS_URL.
+REPLICAS ?= 2
+run-cluster: install model train
+	$(PY) -m launcher run-cluster --replicas $(REPLICAS)
+
+# Start (and leave running) / stop scale-out mode's local PostgreSQL and Redis.
+engines-up: install
+	$(PY) -m launcher engines-up
+
+engines-down: install
+	$(PY) -m launcher engines-down
 
 test: install model train
 	$(MAKE) --no-print-directory validate-kb validate-data pytest rasa-test

@@ -1,4 +1,7 @@
-"""`python -m launcher train | run` — what `make run` does."""
+"""`python -m launcher train | run | run-cluster | engines-up | engines-down`.
+
+`run` is what `make run` does; `run-cluster` what `make run-cluster` does.
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +10,17 @@ import sys
 
 from launcher.model import ensure_model
 from launcher.processes import ROOT, Ports, base_environment, stack
-from launcher.secrets_file import ensure_secrets
+from launcher.cluster import ClusterLayout, cluster_environment, cluster_stack, front_urls
+from launcher.engines import (
+    ENGINE_SECRETS,
+    EngineError,
+    LocalPostgres,
+    LocalRedis,
+    ensure_engines,
+    missing_engines,
+    stop_engines,
+)
+from launcher.secrets_file import SECRET_NAMES, ensure_secrets
 from launcher.supervisor import StartupError, Supervisor
 
 
@@ -17,7 +30,41 @@ def run(config: str) -> int:
     secrets = ensure_secrets(var_dir / "secrets.env")
     ports = Ports()
     specs = stack(model, ports, secrets, var_dir)
-    supervisor = Supervisor(specs, base_environment(ports, secrets, var_dir), var_dir / "log", echo=sys.stdout)
+    urls = {label: url for spec in specs for label, url in spec.urls.items()}
+    return _supervise(specs, base_environment(ports, secrets, var_dir), urls, var_dir)
+
+
+def run_cluster(config: str, replicas: int) -> int:
+    """The scale-out stack on this machine: engines, front door, replicas."""
+    var_dir = ROOT / "var"
+    model = ensure_model(config)
+    secrets = ensure_secrets(var_dir / "secrets.env", SECRET_NAMES + ENGINE_SECRETS)
+    missing = missing_engines()
+    if missing:
+        print(f"Scale-out mode needs {', '.join(missing)} (Debian: apt-get install {' '.join(missing)}), "
+              "or CLUSTER_POSTGRES_URL / CLUSTER_REDIS_URL pointing at running servers.", file=sys.stderr)
+        return 1
+    try:
+        engines = ensure_engines(var_dir, secrets)
+    except EngineError as error:
+        print(f"Start-up failed: {error}", file=sys.stderr)
+        return 1
+    layout = ClusterLayout.default(replicas)
+    try:
+        specs = cluster_stack(model, layout, secrets, var_dir, engines)
+        env = cluster_environment(layout, secrets, var_dir, engines)
+        urls = {**front_urls(layout), "PostgreSQL": f"{engines.postgres.host}:{engines.postgres.port}",
+                "Redis": f"{engines.redis.host}:{engines.redis.port}"}
+        return _supervise(specs, env, urls, var_dir)
+    finally:
+        stop_engines(engines)
+        if engines.started:
+            print("PostgreSQL and Redis stopped.", flush=True)
+
+
+def _supervise(specs, env, urls, var_dir) -> int:
+    """Start the processes, print where they are, wait until Ctrl-C or a crash."""
+    supervisor = Supervisor(specs, env, var_dir / "log", echo=sys.stdout)
 
     def _stop(signum, frame):  # Ctrl-C or SIGTERM: leave wait() and clean up.
         raise KeyboardInterrupt
@@ -29,9 +76,8 @@ def run(config: str) -> int:
     try:
         supervisor.start()
         print("\nThe stack is up:")
-        for spec in specs:
-            for label, url in spec.urls.items():
-                print(f"  {label:24} {url}")
+        for label, url in urls.items():
+            print(f"  {label:24} {url}")
         print(f"  {'secrets':24} {var_dir / 'secrets.env'}")
         print("Press Ctrl-C to stop.\n", flush=True)
         return supervisor.wait()
@@ -48,13 +94,37 @@ def run(config: str) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m launcher")
-    parser.add_argument("command", choices=["train", "run"])
+    parser.add_argument("command", choices=["train", "run", "run-cluster", "engines-up", "engines-down"])
     parser.add_argument("--config", default="config.yml", help="Rasa pipeline and policies")
+    parser.add_argument("--replicas", type=int, default=2, help="run-cluster: replicas of each service")
     args = parser.parse_args()
     if args.command == "train":
         ensure_model(args.config)
         return 0
+    if args.command == "run-cluster":
+        return run_cluster(args.config, args.replicas)
+    if args.command in ("engines-up", "engines-down"):
+        return engines_command(args.command == "engines-up")
     return run(args.config)
+
+
+def engines_command(up: bool) -> int:
+    """Start (and leave running) or stop the local PostgreSQL and Redis of scale-out mode."""
+    var_dir = ROOT / "var"
+    secrets = ensure_secrets(var_dir / "secrets.env", SECRET_NAMES + ENGINE_SECRETS)
+    missing = missing_engines()
+    if missing:
+        print(f"not installed: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    if up:
+        engines = ensure_engines(var_dir, secrets)
+        print(f"PostgreSQL {engines.postgres.host}:{engines.postgres.port}, "
+              f"Redis {engines.redis.host}:{engines.redis.port}")
+        return 0
+    for engine in (LocalPostgres(var_dir, secrets["POSTGRES_PASSWORD"]), LocalRedis(var_dir, secrets["REDIS_PASSWORD"])):
+        if engine.running():
+            engine.stop()
+    return 0
 
 
 if __name__ == "__main__":

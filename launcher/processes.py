@@ -9,7 +9,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Mapping
+from typing import Dict, List, Mapping, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -65,62 +65,87 @@ def _local(port: int, path: str = "") -> str:
     return f"http://127.0.0.1:{port}{path}"
 
 
+def actions_spec(port: int, name: str = "actions") -> ProcessSpec:
+    """The Rasa action server (stateless: replicas may run side by side)."""
+    return ProcessSpec(
+        name=name,
+        argv=[str(BIN / "rasa"), "run", "actions", "--actions", "bot.actions", "--port", str(port)],
+        health_url=_local(port, "/health"),
+        urls={"action server": _local(port, "/health")},
+    )
+
+
+def knowledge_base_spec(port: int, name: str = "knowledge_base") -> ProcessSpec:
+    """The knowledge-base search service (stateless; reads the built index)."""
+    return ProcessSpec(
+        name=name,
+        argv=[sys.executable, "-m", "knowledge_base", "serve", "--port", str(port)],
+        health_url=_local(port, "/health"),
+        # The first start embeds every guidance entry (cached afterwards).
+        start_timeout=300.0,
+        urls={"knowledge base": _local(port, "/health")},
+    )
+
+
+def reminders_spec(port: int, database_url: str, public_url: str, name: str = "reminders",
+                   env: Optional[Mapping[str, str]] = None) -> ProcessSpec:
+    """The reminders API and its sweep worker."""
+    return ProcessSpec(
+        name=name,
+        argv=[sys.executable, "-m", "reminders", "serve", "--port", str(port)],
+        health_url=_local(port, "/health"),
+        env={"DATABASE_URL": database_url, "REMINDERS_PUBLIC_URL": public_url, **(env or {})},
+        urls={"reminders API": public_url + "/openapi.json"},
+    )
+
+
+def hotline_spec(port: int) -> ProcessSpec:
+    """The hotline staff console (one instance: its store is a local SQLite file)."""
+    return ProcessSpec(
+        name="hotline",
+        argv=[sys.executable, "-m", "hotline", "serve", "--port", str(port)],
+        health_url=_local(port, "/health"),
+        env={"HOTLINE_PUBLIC_URL": _local(port)},
+        urls={"hotline console": _local(port, "/")},
+    )
+
+
+def rasa_spec(model: Path, port: int, secrets: Mapping[str, str], name: str = "rasa",
+              endpoints: str = "bot/endpoints.yml", public_port: Optional[int] = None) -> ProcessSpec:
+    """A Rasa server: REST and push-capable channels, HTTP API behind the token."""
+    public = public_port or port
+    return ProcessSpec(
+        name=name,
+        argv=[
+            str(BIN / "rasa"), "run",
+            "--model", str(model),
+            "--enable-api",
+            "--auth-token", secrets["RASA_AUTH_TOKEN"],
+            "--credentials", "bot/credentials.yml",
+            "--endpoints", endpoints,
+            "--interface", "127.0.0.1",
+            "--port", str(port),
+        ],
+        health_url=_local(port, "/"),
+        start_timeout=240.0,
+        urls={
+            "web chat": _local(public, "/webhooks/webchat/chat"),
+            "REST webhook": _local(public, "/webhooks/rest/webhook"),
+            "Rasa HTTP API (token)": _local(public, "/status"),
+        },
+    )
+
+
 def stack(model: Path, ports: Ports, secrets: Mapping[str, str], var_dir: Path) -> List[ProcessSpec]:
     """Every process of the stack, in start order; each keeps its data in var_dir.
 
     The services come before Rasa so the first conversation finds them up.
     """
-    python = [sys.executable, "-m"]
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{var_dir / 'reminders.db'}"
     return [
-        ProcessSpec(
-            name="actions",
-            argv=[str(BIN / "rasa"), "run", "actions", "--actions", "bot.actions", "--port", str(ports.actions)],
-            health_url=_local(ports.actions, "/health"),
-            urls={"action server": _local(ports.actions, "/health")},
-        ),
-        ProcessSpec(
-            name="knowledge_base",
-            argv=[*python, "knowledge_base", "serve", "--port", str(ports.knowledge_base)],
-            health_url=_local(ports.knowledge_base, "/health"),
-            # The first start embeds every guidance entry (cached afterwards).
-            start_timeout=300.0,
-            urls={"knowledge base": _local(ports.knowledge_base, "/health")},
-        ),
-        ProcessSpec(
-            name="reminders",
-            argv=[*python, "reminders", "serve", "--port", str(ports.reminders)],
-            health_url=_local(ports.reminders, "/health"),
-            env={
-                "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{var_dir / 'reminders.db'}",
-                "REMINDERS_PUBLIC_URL": _local(ports.reminders),
-            },
-            urls={"reminders API": _local(ports.reminders, "/openapi.json")},
-        ),
-        ProcessSpec(
-            name="hotline",
-            argv=[*python, "hotline", "serve", "--port", str(ports.hotline)],
-            health_url=_local(ports.hotline, "/health"),
-            env={"HOTLINE_PUBLIC_URL": _local(ports.hotline)},
-            urls={"hotline console": _local(ports.hotline, "/")},
-        ),
-        ProcessSpec(
-            name="rasa",
-            argv=[
-                str(BIN / "rasa"), "run",
-                "--model", str(model),
-                "--enable-api",
-                "--auth-token", secrets["RASA_AUTH_TOKEN"],
-                "--credentials", "bot/credentials.yml",
-                "--endpoints", "bot/endpoints.yml",
-                "--interface", "127.0.0.1",
-                "--port", str(ports.rasa),
-            ],
-            health_url=_local(ports.rasa, "/"),
-            start_timeout=240.0,
-            urls={
-                "web chat": _local(ports.rasa, "/webhooks/webchat/chat"),
-                "REST webhook": _local(ports.rasa, "/webhooks/rest/webhook"),
-                "Rasa HTTP API (token)": _local(ports.rasa, "/status"),
-            },
-        ),
+        actions_spec(ports.actions),
+        knowledge_base_spec(ports.knowledge_base),
+        reminders_spec(ports.reminders, database_url, _local(ports.reminders)),
+        hotline_spec(ports.hotline),
+        rasa_spec(model, ports.rasa, secrets),
     ]
