@@ -62,3 +62,61 @@ def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
             var_dir=var_dir,
             env=env,
         )
+
+
+@dataclass
+class TestEngines:
+    """The scale-out engines (PostgreSQL and Redis) and a way to get a scratch database."""
+
+    engines: "object"   # launcher.engines.Engines
+    local_postgres: "object"  # launcher.engines.LocalPostgres, or None for an external server
+    created: "list" = None
+
+    def drop_created(self) -> None:
+        """Drop the scratch databases (FORCE: a test may leave a connection open)."""
+        import psycopg2
+
+        pg = self.engines.postgres
+        conn = psycopg2.connect(host=pg.host, port=pg.port, user=pg.user, password=pg.password, dbname="postgres")
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            for name in self.created or []:
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.close()
+
+    def fresh_database(self, prefix: str = "test") -> str:
+        """Create an empty database with a unique name; its SQLAlchemy URL."""
+        import secrets as _secrets
+
+        from launcher.engines import create_databases
+
+        name = f"{prefix}_{_secrets.token_hex(4)}"
+        create_databases(self.engines.postgres, (name,))
+        self.created = [*(self.created or []), name]
+        return self.engines.postgres.url(name)
+
+
+@pytest.fixture(scope="session")
+def engines() -> Iterator[TestEngines]:
+    """PostgreSQL and Redis for the scale-out tests: those of `make engines-up`
+    (var/, the default ports) when running, else started here and stopped after.
+    Tests use scratch databases, never the cluster's own. Skipped, with the
+    reason printed, when neither the servers nor Debian's packages are there."""
+    from launcher.engines import ENGINE_SECRETS, LocalPostgres, ensure_engines, missing_engines, stop_engines
+    from launcher.processes import ROOT
+    from launcher.secrets_file import ensure_secrets
+
+    missing = missing_engines()
+    if missing:
+        pytest.skip(f"scale-out tests need {' and '.join(missing)} (apt-get install {' '.join(missing)}; "
+                    ".ci/run installs them) or CLUSTER_POSTGRES_URL / CLUSTER_REDIS_URL")
+    var_dir = ROOT / "var"
+    secrets = ensure_secrets(var_dir / "secrets.env", ENGINE_SECRETS)
+    found = ensure_engines(var_dir, secrets)
+    local = None if os.environ.get("CLUSTER_POSTGRES_URL") else LocalPostgres(var_dir, secrets["POSTGRES_PASSWORD"])
+    handle = TestEngines(found, local)
+    try:
+        yield handle
+    finally:
+        handle.drop_created()
+        stop_engines(found)

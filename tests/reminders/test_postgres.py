@@ -1,10 +1,9 @@
 """PostgreSQL code paths (FOR UPDATE SKIP LOCKED claim, ON CONFLICT DO NOTHING, row locks on bookings).
 
-Runs only when REMINDERS_TEST_POSTGRES_URL points at a scratch database (its tables are dropped), e.g.
-    REMINDERS_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:55432/postgres pytest tests/reminders/test_postgres.py
+Each test gets a scratch database on the scale-out engines (the `engines` fixture: skipped, with the
+reason listed, on a machine without PostgreSQL).
 """
 import datetime as dt
-import os
 import threading
 
 import pytest
@@ -13,15 +12,17 @@ from reminders.store import Store, metadata
 
 from .conftest import AUTH, child_payload, create_child, sweep
 
-PG = os.environ.get("REMINDERS_TEST_POSTGRES_URL")
-pytestmark = pytest.mark.skipif(not PG, reason="REMINDERS_TEST_POSTGRES_URL not set")
 UTC = dt.timezone.utc
 
 
 @pytest.fixture
-def pg_store():
-    st = Store(PG, send_time=dt.time(0, 0))
-    metadata.drop_all(st.engine)
+def pg_url(engines):
+    return engines.fresh_database("reminders_test")
+
+
+@pytest.fixture
+def pg_store(pg_url):
+    st = Store(pg_url, send_time=dt.time(0, 0))
     metadata.create_all(st.engine)
     yield st
     st.close()
@@ -87,8 +88,8 @@ def test_expired_lease_is_reclaimed(pg_store):
 
 
 @pytest.mark.asyncio
-async def test_api_end_to_end_on_postgres(make_client, rasa, gateway, clock, pg_store):
-    c = await make_client(database_url=PG)
+async def test_api_end_to_end_on_postgres(make_client, rasa, gateway, clock, pg_url):
+    c = await make_client(database_url=pg_url)
     child = await create_child(c)
     assert await sweep(c) == 1 and len(rasa.requests) == 1
     act = await (await c.post("/activities", json={"title": "课", "place": "社区", "starts_at": "2026-03-10T09:30:00",
