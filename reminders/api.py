@@ -47,6 +47,7 @@ SESSION_KEY = web.AppKey("session", object)
 
 PUBLIC_PATHS = {"/health", "/metrics", "/openapi.json", "/sms/inbound"}
 MAX_BODY = 256 * 1024
+MAX_LIST = 1000           # rows returned by GET /reminders at most
 
 
 class ApiError(Exception):
@@ -407,9 +408,13 @@ async def list_reminders(request: web.Request) -> web.Response:
     if status is not None and status not in STATUSES:
         raise ApiError(400, "invalid_status", f"status must be one of {list(STATUSES)}")
     try:
-        limit = min(int(request.query.get("limit", "100")), 1000)
+        limit = int(request.query.get("limit", "100"))
     except ValueError:
         raise ApiError(400, "invalid_limit", "limit must be an integer") from None
+    # SQL treats a negative LIMIT as "no limit" (and SQLite overflows past 2**63): reject, don't pass it on
+    if limit < 1:
+        raise ApiError(400, "invalid_limit", "limit must be a positive integer")
+    limit = min(limit, MAX_LIST)
     return jresp({"reminders": await store.run(store.list_reminders, status=status, limit=limit),
                   "counts": await store.run(store.counts_by_status)})
 

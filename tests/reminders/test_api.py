@@ -280,3 +280,16 @@ async def test_sender_lookup_and_opt_out_by_sender(make_client):
     assert r.status == 200 and body["cancelled"] > 0
     rows = (await (await c.get(f"/children/{child['id']}/reminders?status=pending", headers=AUTH)).json())["reminders"]
     assert rows and {x["caregiver_id"] for x in rows} == {child["caregivers"][1]["id"]}   # grandma takes over
+
+
+# ---------------------------------------------------------------------- found by fuzzing (issue #7)
+async def test_reminders_limit_must_be_positive(make_client):
+    """A negative LIMIT meant "all rows" in SQL, and one below -2**63 overflowed SQLite (500)."""
+    c = await make_client()
+    await create_child(c)
+    for bad in ("-5", "0", "-22104293269078562228946783596183552", "x"):
+        await _err(await c.get(f"/reminders?limit={bad}", headers=AUTH), 400, "invalid_limit")
+    body = await (await c.get("/reminders?limit=2", headers=AUTH)).json()
+    assert len(body["reminders"]) == 2
+    r = await c.get(f"/reminders?limit={10 ** 30}", headers=AUTH)              # capped, not an error
+    assert r.status == 200 and len((await r.json())["reminders"]) == sum((await r.json())["counts"].values())
