@@ -14,6 +14,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import uuid
 from typing import Any, Dict, List, Mapping, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -119,15 +120,45 @@ def _lang(s: Optional[str]) -> str:
     return s
 
 
-async def _json(request: web.Request) -> Dict[str, Any]:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise ApiError(413, "body_too_large", "request body too large")
-    raw = await request.read()
+# NUL is rejected by PostgreSQL text columns and an unpaired surrogate (legal as a JSON \ud800 escape)
+# cannot be encoded to UTF-8 by either database or by the JSON response: both used to end in a 500.
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def _check_text(data: Any) -> None:
+    """Reject NUL characters and unpaired surrogates anywhere in a parsed JSON document (keys too).
+
+    Iterative, because json.loads accepts nesting almost as deep as the recursion limit."""
+    stack = [data]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if _BAD_TEXT.search(v):
+                raise ApiError(400, "invalid_text", "strings must not contain NUL characters or unpaired surrogates")
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+
+
+def _loads(raw: bytes) -> Dict[str, Any]:
+    """Parse a JSON object request body; 400 for anything else."""
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise ApiError(400, "invalid_json", "request body must be valid JSON") from None
+    except RecursionError:
+        # e.g. 100k nested "[": the C decoder gives up at the interpreter's recursion limit
+        raise ApiError(400, "invalid_json", "request body is nested too deeply") from None
+    _check_text(data)
     return _obj(data, "body")
+
+
+async def _json(request: web.Request) -> Dict[str, Any]:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise ApiError(413, "body_too_large", "request body too large")
+    return _loads(await request.read())
 
 
 def _now(request: web.Request) -> dt.datetime:
@@ -174,9 +205,17 @@ def validate_caregiver(c: Any, cfg: Config, idx: int) -> Dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- middleware
+def _check_url(request: web.Request) -> None:
+    """Path and query parameters end up in SQL parameters too (NUL: PostgreSQL raises, a 500)."""
+    if _BAD_TEXT.search(request.path) or any(_BAD_TEXT.search(k) or _BAD_TEXT.search(v)
+                                             for k, v in request.query.items()):
+        raise ApiError(400, "invalid_text", "the URL must not contain NUL characters")
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler):
     try:
+        _check_url(request)
         return await handler(request)
     except ApiError as e:
         return error_response(e.status, e.code, e.message)
@@ -277,7 +316,10 @@ async def create_child(request: web.Request) -> web.Response:
     cgs = [validate_caregiver(c, cfg, i) for i, c in enumerate(cgs_raw)]
     doses_in = []
     sched = load_schedule(region)
-    for i, d in enumerate(data.get("doses") or []):
+    doses_raw = data.get("doses")
+    if doses_raw is not None and not isinstance(doses_raw, list):
+        raise ApiError(400, "invalid_type", "doses must be a list")
+    for i, d in enumerate(doses_raw or []):
         d = _obj(d, f"doses[{i}]")
         item = _resolve_item(sched, d)
         given = _date(_str(d, "given_on", max_len=10), f"doses[{i}].given_on")
@@ -561,10 +603,7 @@ async def sms_inbound(request: web.Request) -> web.Response:
     if not verify_signature(raw, request.headers.get("X-Signature"), cfg.sms_webhook_secret):
         app[METRICS_KEY].inbound_sms("bad_signature")
         raise ApiError(401, "invalid_signature", "missing or invalid X-Signature")
-    try:
-        data = _obj(json.loads(raw.decode("utf-8")), "body")
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ApiError(400, "invalid_json", "request body must be valid JSON") from None
+    data = _loads(raw)
     sender = data.get("from")
     phone = normalize_phone(sender) if isinstance(sender, str) else None
     if phone is None:

@@ -293,3 +293,40 @@ async def test_reminders_limit_must_be_positive(make_client):
     assert len(body["reminders"]) == 2
     r = await c.get(f"/reminders?limit={10 ** 30}", headers=AUTH)              # capped, not an error
     assert r.status == 200 and len((await r.json())["reminders"]) == sum((await r.json())["counts"].values())
+
+
+@pytest.mark.parametrize("path,raw", [
+    ("/replies", b'{"sender_id": "\\ud800", "text": "x"}'),                       # unpaired surrogate
+    ("/children", json.dumps(child_payload(caregivers=[{"chat": {"sender_id": "a\udc00"}}])).encode()),
+    ("/opt-out", b'{"sender_id": "mom\\u0000"}'),                                 # NUL (PostgreSQL rejects it)
+    ("/activities", b'{"title": "x", "place": "y", "starts_at": "2026-04-01T10:00:00", "capacity": 3, "\\udfff": 1}'),
+])
+async def test_bad_text_in_json_is_400(make_client, path, raw):
+    """Strings the databases / the JSON encoder cannot store or send used to surface as 500s."""
+    c = await make_client()
+    await _err(await c.post(path, data=raw, headers={**AUTH, "Content-Type": "application/json"}), 400, "invalid_text")
+    assert all(v == 0 for v in store(c).table_counts().values())
+
+
+async def test_deeply_nested_json_and_non_list_doses_are_400(make_client):
+    c = await make_client()
+    deep = b"[" * 100_000 + b"]" * 100_000                                       # RecursionError in json.loads
+    await _err(await c.post("/children", data=deep, headers=AUTH), 400, "invalid_json")
+    for doses in (5, True, "hepb-1"):
+        await _err(await c.post("/children", json={**child_payload(), "doses": doses}, headers=AUTH), 400,
+                   "invalid_type")
+    await _err(await c.get("/children/%00", headers=AUTH), 400, "invalid_text")
+    await _err(await c.get("/reminders?status=%00", headers=AUTH), 400, "invalid_text")
+    assert all(v == 0 for v in store(c).table_counts().values())
+
+
+async def test_signed_sms_with_bad_text_is_400(make_client):
+    """The inbound-SMS webhook parses its own (signed) body: same checks, and no 500 for a surrogate message_id."""
+    from reminders.delivery import sign
+
+    from .conftest import SECRET
+    c = await make_client()
+    await create_child(c)
+    raw = '{"from": "13900001111", "text": "收到", "message_id": "\\ud800"}'.encode()
+    headers = {"X-Signature": sign(raw, SECRET), "Content-Type": "application/json"}
+    await _err(await c.post("/sms/inbound", data=raw, headers=headers), 400, "invalid_text")
