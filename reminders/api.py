@@ -232,6 +232,15 @@ async def error_middleware(request: web.Request, handler):
         return error_response(500, "internal_error", "internal error")
 
 
+def _header(request: web.Request, name: str) -> str:
+    """A header as text, or "" when it is not UTF-8.
+
+    aiohttp keeps undecodable header bytes as lone surrogates (surrogateescape); encoding those for the
+    constant-time comparisons raised UnicodeEncodeError, a 500 instead of a 401."""
+    value = request.headers.get(name, "")
+    return "" if _BAD_TEXT.search(value) else value
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler):
     path = request.path
@@ -239,7 +248,7 @@ async def auth_middleware(request: web.Request, handler):
         return await handler(request)
     token = request.app[CONFIG_KEY].api_token
     if token:
-        got = request.headers.get("Authorization", "")
+        got = _header(request, "Authorization")
         if not (got.startswith("Bearer ") and hmac.compare_digest(got[7:].strip().encode(), token.encode())):
             return error_response(401, "unauthorized", "missing or invalid bearer token")
     return await handler(request)
@@ -600,7 +609,7 @@ async def sms_inbound(request: web.Request) -> web.Response:
     raw = await request.read()
     if len(raw) > MAX_BODY:
         raise ApiError(413, "body_too_large", "request body too large")
-    if not verify_signature(raw, request.headers.get("X-Signature"), cfg.sms_webhook_secret):
+    if not verify_signature(raw, _header(request, "X-Signature"), cfg.sms_webhook_secret):
         app[METRICS_KEY].inbound_sms("bad_signature")
         raise ApiError(401, "invalid_signature", "missing or invalid X-Signature")
     data = _loads(raw)

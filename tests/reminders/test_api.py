@@ -330,3 +330,27 @@ async def test_signed_sms_with_bad_text_is_400(make_client):
     raw = '{"from": "13900001111", "text": "收到", "message_id": "\\ud800"}'.encode()
     headers = {"X-Signature": sign(raw, SECRET), "Content-Type": "application/json"}
     await _err(await c.post("/sms/inbound", data=raw, headers=headers), 400, "invalid_text")
+
+
+async def _raw_status(c, request: bytes) -> int:
+    """Send bytes as they are (HTTP clients re-encode headers) and return the response status."""
+    import asyncio
+    reader, writer = await asyncio.open_connection("127.0.0.1", c.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return int((await reader.readline()).split()[1])
+    finally:
+        writer.close()
+
+
+async def test_non_utf8_auth_and_signature_headers_are_401(make_client):
+    """Header bytes that are not UTF-8 (a latin-1 token, say) made the constant-time comparisons raise (500)."""
+    c = await make_client()
+    token = AUTH["Authorization"][len("Bearer "):].encode()
+    for value in (b"Bearer \xff\xfe", b"Bearer " + token + b"\xff"):
+        assert await _raw_status(c, b"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: "
+                                 + value + b"\r\n\r\n") == 401
+    assert await _raw_status(c, b"POST /sms/inbound HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n"
+                             b"X-Signature: sha256=\xff\r\n\r\n{}") == 401
+    assert (await c.get("/stats", headers=AUTH)).status == 200
