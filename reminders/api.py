@@ -649,6 +649,11 @@ async def create_activity(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_datetime", "starts_at must be ISO 8601") from None
     if starts.tzinfo is None:
         starts = starts.replace(tzinfo=ZoneInfo(tz))  # local time of the activity
+    try:
+        # near year 1 or 9999 an offset pushes the instant out of datetime's range (OverflowError, a 500)
+        starts = starts.astimezone(dt.timezone.utc)
+    except OverflowError:
+        raise ApiError(400, "invalid_datetime", "starts_at is out of range") from None
     if starts <= _now(request):
         raise ApiError(422, "starts_in_past", "starts_at must be in the future")
     cap = data.get("capacity")

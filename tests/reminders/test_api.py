@@ -354,3 +354,12 @@ async def test_non_utf8_auth_and_signature_headers_are_401(make_client):
     assert await _raw_status(c, b"POST /sms/inbound HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n"
                              b"X-Signature: sha256=\xff\r\n\r\n{}") == 401
     assert (await c.get("/stats", headers=AUTH)).status == 200
+
+
+@pytest.mark.parametrize("starts_at", ["9999-12-31T23:59:59-10:00", "0001-01-01T00:00:00+10:00"])
+async def test_activity_start_out_of_datetime_range_is_400(make_client, starts_at):
+    """The offset pushed the instant past datetime.max/min: OverflowError on insert/compare (500)."""
+    c = await make_client()
+    r = await c.post("/activities", json={"title": "t", "place": "p", "starts_at": starts_at, "capacity": 1}, headers=AUTH)
+    await _err(r, 400, "invalid_datetime")
+    assert store(c).table_counts()["activities"] == 0
