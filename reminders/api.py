@@ -96,6 +96,25 @@ def _date(s: str, key: str) -> dt.date:
         raise ApiError(400, "invalid_date", f"{key} must be an ISO date YYYY-MM-DD") from None
 
 
+_FRACTION = re.compile(r"(?<=:\d\d)\.(\d+)")
+
+
+def _datetime(s: str, key: str) -> dt.datetime:
+    """ISO 8601 / RFC 3339 date-time; naive if it has no offset.
+
+    Python 3.10's fromisoformat takes only 3- or 6-digit fractions, an upper-case T and no Z, while
+    RFC 3339 (the OpenAPI ``date-time`` format) allows any fraction and t/z in either case."""
+    s = _FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], s)
+    if len(s) > 10 and s[10] == "t":
+        s = s[:10] + "T" + s[11:]
+    if s[-1:] in ("Z", "z"):
+        s = s[:-1] + "+00:00"
+    try:
+        return dt.datetime.fromisoformat(s)
+    except ValueError:
+        raise ApiError(400, "invalid_datetime", f"{key} must be ISO 8601") from None
+
+
 def _hhmm(s: Any, key: str) -> str:
     if not isinstance(s, str):
         raise ApiError(400, "invalid_type", f"{key} must be a string HH:MM")
@@ -642,11 +661,7 @@ async def create_activity(request: web.Request) -> web.Response:
     title = _str(data, "title", max_len=200)
     place = _str(data, "place", max_len=200)
     tz = _tz(_str(data, "timezone", required=False, max_len=64, default=cfg.default_timezone))
-    starts_raw = _str(data, "starts_at", max_len=40)
-    try:
-        starts = dt.datetime.fromisoformat(starts_raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise ApiError(400, "invalid_datetime", "starts_at must be ISO 8601") from None
+    starts = _datetime(_str(data, "starts_at", max_len=40), "starts_at")
     if starts.tzinfo is None:
         starts = starts.replace(tzinfo=ZoneInfo(tz))  # local time of the activity
     try:

@@ -363,3 +363,16 @@ async def test_activity_start_out_of_datetime_range_is_400(make_client, starts_a
     r = await c.post("/activities", json={"title": "t", "place": "p", "starts_at": starts_at, "capacity": 1}, headers=AUTH)
     await _err(r, 400, "invalid_datetime")
     assert store(c).table_counts()["activities"] == 0
+
+
+async def test_activity_accepts_rfc3339_date_times(make_client):
+    """The document says format date-time (RFC 3339); Python 3.10's fromisoformat rejected 1-, 2-, 4- and 5-digit
+    fractions and a lower-case t/z, so valid documented input got 400 invalid_datetime."""
+    c = await make_client()
+    for starts_at, utc in [("2026-04-01T10:00:00.5Z", "2026-04-01T10:00:00.500000+00:00"),
+                           ("2026-04-01t10:00:00.48+08:00", "2026-04-01T02:00:00.480000+00:00"),
+                           ("2026-04-01T10:00:00.1234567z", "2026-04-01T10:00:00.123456+00:00")]:
+        r = await c.post("/activities", json={"title": "t", "place": "p", "starts_at": starts_at, "capacity": 1},
+                         headers=AUTH)
+        body = await r.json()
+        assert r.status == 201 and body["starts_at"] == utc, (starts_at, body)
