@@ -7,10 +7,12 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from pathlib import Path
+from typing import Dict
 
 from launcher.model import ensure_model
 from launcher.processes import ROOT, Ports, base_environment, stack
-from launcher.cluster import ClusterLayout, cluster_environment, cluster_stack, front_urls
+from launcher.cluster import ClusterLayout, cluster_supervisor, front_urls
 from launcher.engines import (
     ENGINE_SECRETS,
     EngineError,
@@ -31,7 +33,8 @@ def run(config: str) -> int:
     ports = Ports()
     specs = stack(model, ports, secrets, var_dir)
     urls = {label: url for spec in specs for label, url in spec.urls.items()}
-    return _supervise(specs, base_environment(ports, secrets, var_dir), urls, var_dir)
+    supervisor = Supervisor(specs, base_environment(ports, secrets, var_dir), var_dir / "log", echo=sys.stdout)
+    return _supervise(supervisor, urls, var_dir)
 
 
 def run_cluster(config: str, replicas: int) -> int:
@@ -51,20 +54,18 @@ def run_cluster(config: str, replicas: int) -> int:
         return 1
     layout = ClusterLayout.default(replicas)
     try:
-        specs = cluster_stack(model, layout, secrets, var_dir, engines)
-        env = cluster_environment(layout, secrets, var_dir, engines)
+        supervisor = cluster_supervisor(model, layout, secrets, var_dir, engines, echo=sys.stdout)
         urls = {**front_urls(layout), "PostgreSQL": f"{engines.postgres.host}:{engines.postgres.port}",
                 "Redis": f"{engines.redis.host}:{engines.redis.port}"}
-        return _supervise(specs, env, urls, var_dir)
+        return _supervise(supervisor, urls, var_dir)
     finally:
         stop_engines(engines)
         if engines.started:
             print("PostgreSQL and Redis stopped.", flush=True)
 
 
-def _supervise(specs, env, urls, var_dir) -> int:
+def _supervise(supervisor: Supervisor, urls: Dict[str, str], var_dir: Path) -> int:
     """Start the processes, print where they are, wait until Ctrl-C or a crash."""
-    supervisor = Supervisor(specs, env, var_dir / "log", echo=sys.stdout)
 
     def _stop(signum, frame):  # Ctrl-C or SIGTERM: leave wait() and clean up.
         raise KeyboardInterrupt

@@ -30,10 +30,11 @@ from launcher.processes import (
     rasa_spec,
     reminders_spec,
 )
-from launcher.supervisor import free_port
+from launcher.supervisor import Supervisor, free_port
 
 TEMPLATE = Path(__file__).with_name("nginx.conf.template")
 FRONT_HEALTH = "/nginx-health"
+LOCK_LIFETIME_SECONDS = "20"
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,14 @@ def nginx_spec(layout: ClusterLayout, var_dir: Path) -> ProcessSpec:
 def cluster_environment(layout: ClusterLayout, secrets: Mapping[str, str], var_dir: Path,
                         engines: Engines) -> Dict[str, str]:
     """What every process of the cluster sees: the front door's addresses and the engines."""
-    return {**base_environment(layout.front, secrets, var_dir), **engines.environment()}
+    return {
+        **base_environment(layout.front, secrets, var_dir),
+        **engines.environment(),
+        # A Rasa server killed mid-turn leaves its conversation's Redis lock behind: the
+        # conversation, moved to another server, waits until the lock expires. Rasa's default
+        # is 60 s; a turn here takes well under a second (each action call times out at 5 s).
+        "TICKET_LOCK_LIFETIME": LOCK_LIFETIME_SECONDS,
+    }
 
 
 def cluster_stack(model: Path, layout: ClusterLayout, secrets: Mapping[str, str], var_dir: Path,
@@ -126,7 +134,7 @@ def cluster_stack(model: Path, layout: ClusterLayout, secrets: Mapping[str, str]
     """
     front = layout.front
     public_reminders = f"http://127.0.0.1:{front.reminders}"
-    database_url = engines.postgres.url("reminders")
+    database_url = engines.postgres.url(engines.reminders_db)
     specs: List[ProcessSpec] = [nginx_spec(layout, var_dir)]
     specs += [actions_spec(p, f"actions-{i + 1}") for i, p in enumerate(layout.actions)]
     specs += [knowledge_base_spec(p, f"knowledge_base-{i + 1}") for i, p in enumerate(layout.knowledge_base)]
@@ -153,3 +161,11 @@ def front_urls(layout: ClusterLayout) -> Dict[str, str]:
         "knowledge base": f"http://127.0.0.1:{front.knowledge_base}/health",
         "hotline console": f"http://127.0.0.1:{front.hotline}/",
     }
+
+
+def cluster_supervisor(model: Path, layout: ClusterLayout, secrets: Mapping[str, str], var_dir: Path,
+                       engines: Engines, echo=None) -> Supervisor:
+    """A Supervisor for the whole cluster (not started yet): `make run-cluster`, tests, benchmarks."""
+    specs = cluster_stack(model, layout, secrets, var_dir, engines)
+    env = cluster_environment(layout, secrets, var_dir, engines)
+    return Supervisor(specs, env, var_dir / "log", echo=echo)

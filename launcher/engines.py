@@ -225,6 +225,8 @@ class Engines:
     postgres: PostgresAddress
     redis: RedisAddress
     started: List[object]
+    rasa_db: str = "rasa"
+    reminders_db: str = "reminders"
 
     def environment(self) -> Dict[str, str]:
         """Variables read by bot/endpoints.cluster.yml and the reminders service."""
@@ -234,11 +236,11 @@ class Engines:
             "POSTGRES_PORT": str(pg.port),
             "POSTGRES_USER": pg.user,
             "POSTGRES_PASSWORD": pg.password,
-            "RASA_TRACKER_DB_NAME": "rasa",
+            "RASA_TRACKER_DB_NAME": self.rasa_db,
             "REDIS_HOST": rd.host,
             "REDIS_PORT": str(rd.port),
             "REDIS_PASSWORD": rd.password,
-            "DATABASE_URL": pg.url("reminders"),
+            "DATABASE_URL": pg.url(self.reminders_db),
         }
 
 

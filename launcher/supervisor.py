@@ -69,21 +69,38 @@ class Supervisor:
         """Start every process in order, each healthy before the next."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for spec in self.specs:
-            process = subprocess.Popen(
-                spec.argv,
-                cwd=ROOT,
-                env={**self.env, **spec.env},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                start_new_session=True,  # Ctrl-C reaches us only; we stop the group.
-            )
-            self.processes[spec.name] = process
-            log = open(self.log_dir / f"{spec.name}.log", "a", encoding="utf-8")
-            thread = threading.Thread(target=self._pump, args=(spec.name, process.stdout, log), daemon=True)
-            thread.start()
-            self._threads.append(thread)
-            self._wait_healthy(spec, process)
+            self.start_one(spec)
+
+    def start_one(self, spec: ProcessSpec) -> None:
+        """Start one process (again, after `kill`) and wait until it is healthy."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        process = subprocess.Popen(
+            spec.argv,
+            cwd=ROOT,
+            env={**self.env, **spec.env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # Ctrl-C reaches us only; we stop the group.
+        )
+        self.processes[spec.name] = process
+        log = open(self.log_dir / f"{spec.name}.log", "a", encoding="utf-8")
+        thread = threading.Thread(target=self._pump, args=(spec.name, process.stdout, log), daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        self._wait_healthy(spec, process)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Kill one process group without warning (fault tests and benchmarks)."""
+        process = self.processes[name]
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+        process.wait()
+
+    def spec(self, name: str) -> ProcessSpec:
+        return next(s for s in self.specs if s.name == name)
 
     def _wait_healthy(self, spec: ProcessSpec, process: subprocess.Popen) -> None:
         deadline = time.monotonic() + spec.start_timeout
