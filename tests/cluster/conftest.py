@@ -42,8 +42,13 @@ class Cluster:
 
 @pytest.fixture(scope="session")
 def cluster(engines, tmp_path_factory) -> Iterator[Cluster]:
+    from launcher.cluster import nginx_binary
     from launcher.model import latest_model
 
+    try:
+        nginx_binary()
+    except FileNotFoundError as error:
+        pytest.skip(f"scale-out chat tests: {error} (.ci/run installs it)")
     model = latest_model()
     if model is None:
         pytest.fail("No trained model for the current inputs: run `make train` (make test does).")
