@@ -197,6 +197,61 @@ def measure(url: str, stored: Callable[[str], List[str]], runs: int, duration: f
     return result
 
 
+def kill_during_load(supervisor: Supervisor, url: str, stored: Callable[[str], List[str]], users: int,
+                     log, before: float = 10.0, duration: float = 60.0) -> Dict[str, float]:
+    """SIGKILL one Rasa server `before` s into a load, start it again at once; count what suffered."""
+    import threading
+
+    questions = asyncio.run(select_questions(url, kb_questions()))
+    box: Dict[str, object] = {}
+    loader = threading.Thread(target=lambda: box.update(
+        zip(("turns", "elapsed"), asyncio.run(many_users(url, questions, users, duration)))))
+    loader.start()
+    time.sleep(before)
+    t_kill = time.perf_counter()
+    supervisor.kill("rasa-1")
+    supervisor.start_one(supervisor.spec("rasa-1"))   # back when healthy again
+    restart_s = time.perf_counter() - t_kill
+    loader.join()
+    turns: List[Turn] = box["turns"]  # type: ignore[assignment]
+    result = summarize(turns, box["elapsed"], lost_turns(turns, stored))  # type: ignore[arg-type]
+    result["restart_s"] = restart_s
+    result["max_ms"] = max(t.seconds for t in turns) * 1000
+    log(f"  fault: rasa-1 killed and back in {restart_s:.0f} s; {result['turns']} turns,"
+        f" failed {result['failed']}, lost {result['lost']}, slowest {result['max_ms']:.0f} ms")
+    return result
+
+
+def bad_bodies(front: str, log, rounds: int = 25) -> Dict[str, object]:
+    """Malformed and oversized bodies to every chat webhook through the front door."""
+    bodies = [
+        (b"{not json", "application/json"), (b"[1, 2, 3]", "application/json"),
+        (b'{"sender": 5, "message": "hi"}', "application/json"), (b'{"sender": "", "message": "hi"}', "application/json"),
+        (b'{"sender": "a", "message": 7}', "application/json"), (b"\xff\xfe\x00", "application/octet-stream"),
+        (b"", "application/json"), (json.dumps({"sender": "big", "message": "长" * 40000}).encode(), "application/json"),
+        (b"x" * 200_000, "text/plain"), (b"CallSid=&From=&Digits=%%%", "application/x-www-form-urlencoded"),
+    ]
+    urls = [f"{front}/webhooks/{n}/webhook" for n in ("rest", "sms", "voice_gateway", "twilio_voice")]
+    statuses: Counter = Counter()
+
+    async def go() -> None:
+        async with aiohttp.ClientSession() as session:
+            async def one(u: str, body: bytes, ctype: str) -> None:
+                try:
+                    async with session.post(u, data=body, headers={"Content-Type": ctype}) as resp:
+                        statuses[resp.status] += 1
+                except aiohttp.ClientError:
+                    statuses["connection error"] += 1
+            for _ in range(rounds):
+                await asyncio.gather(*(one(u, b, c) for u in urls for b, c in bodies))
+
+    asyncio.run(go())
+    total = sum(statuses.values())
+    bad = sum(v for k, v in statuses.items() if not (isinstance(k, int) and 400 <= k < 500))
+    log(f"  bad input: {total} requests, statuses {dict(statuses)}")
+    return {"requests": total, "not_4xx": bad, "statuses": dict(sorted((str(k), v) for k, v in statuses.items()))}
+
+
 def run_single(model: Path, runs: int, duration: float, users: int, log) -> Dict[str, Dict[str, float]]:
     with tempfile.TemporaryDirectory() as tmp:
         var_dir = Path(tmp)
@@ -226,7 +281,11 @@ def run_cluster(model: Path, runs: int, duration: float, users: int, log) -> Dic
             supervisor.specs = [s for s in supervisor.specs if not s.name.startswith(("reminders", "hotline"))]
             with supervisor:
                 url = f"http://127.0.0.1:{layout.front.rasa}/webhooks/rest/webhook"
-                return measure(url, postgres_user_texts(engines.postgres.url(name)), runs, duration, users, log)
+                stored = postgres_user_texts(engines.postgres.url(name))
+                result = measure(url, stored, runs, duration, users, log)
+                result["fault"] = kill_during_load(supervisor, url, stored, users, log)
+                result["bad_input"] = bad_bodies(f"http://127.0.0.1:{layout.front.rasa}", log)
+                return result
     finally:
         stop_engines(engines)
 
@@ -269,6 +328,31 @@ def report(single: Dict, cluster: Dict, users: int, runs: int, duration: float, 
                       f" {r[u]['turns_per_s']:.1f} turns/s at {users} users (target ≥ 30),"
                       f" {r[u]['failed']:.0f} failed, {r[u]['lost']:.0f} lost.")
     lines += ["", "Targets:", ""] + [f"- {c}" for c in checks]
+    fault, bad = cluster["fault"], cluster["bad_input"]
+    lines += [
+        "",
+        "### Fault: a Rasa server killed during the chat load",
+        "",
+        f"{users} users chatting for 60 s against the cluster; 10 s in, `rasa-1` gets SIGKILL and is started"
+        f" again at once (healthy {fault['restart_s']:.0f} s later). Its conversations move to `rasa-2` (their"
+        " history is in PostgreSQL), a turn cut mid-way is retried once by nginx, and they move back when"
+        " `rasa-1` is up.",
+        "",
+        "| turns | failed | lost (answered, not in PostgreSQL) | turns/s | greeting p95 ms | knowledge-base p95 ms"
+        " | slowest turn ms |",
+        "|---|---|---|---|---|---|---|",
+        f"| {fault['turns']:.0f} | {fault['failed']:.0f} | {fault['lost']:.0f} | {fault['turns_per_s']:.1f}"
+        f" | {fault['greeting_p95']:.0f} | {fault['kb_p95']:.0f} | {fault['max_ms']:.0f} |",
+        "",
+        "The slowest turns are those of conversations whose lock the dead server held: they wait for the"
+        " lock to expire (`TICKET_LOCK_LIFETIME`, 20 s).",
+        "",
+        "### Bad input at volume: chat webhooks",
+        "",
+        f"{bad['requests']} malformed or oversized bodies (bad JSON, arrays, wrong types, empty, binary,"
+        " 80 KB and 200 KB bodies, broken forms) to the REST, SMS, voice gateway and Twilio webhooks through"
+        f" the front door: statuses {bad['statuses']}; not a clean 4xx: {bad['not_4xx']}.",
+    ]
     lines += ["", "Reproduce: `.venv/bin/python bench/chat_load.py` (needs PostgreSQL and Redis: `make engines-up`)."]
     return "\n".join(lines) + "\n"
 
