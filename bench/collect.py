@@ -9,7 +9,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = ROOT / "docs" / "benchmarks"
-ORDER = ["stack", "nlu", "knowledge_base", "reminders", "voice", "hotline"]
+ORDER = ["stack", "nlu", "knowledge_base", "reminders", "voice", "hotline", "scale_out_chat",
+         "scale_out_reminders", "fuzz"]
 HEADER = """# Benchmarks
 
 Measured on the project's reference machine (2 cores, no GPU). Each section is
