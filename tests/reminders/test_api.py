@@ -376,3 +376,12 @@ async def test_activity_accepts_rfc3339_date_times(make_client):
                          headers=AUTH)
         body = await r.json()
         assert r.status == 201 and body["starts_at"] == utc, (starts_at, body)
+
+
+async def test_nul_in_text_is_400_on_postgresql(make_client, engines):
+    """PostgreSQL refuses NUL in text parameters (psycopg2 ValueError): a 500 before. Skipped without PostgreSQL."""
+    c = await make_client(database_url=engines.fresh_database("reminders_test"))
+    await _err(await c.post("/replies", json={"sender_id": "mom\x00", "text": "x"}, headers=AUTH), 400, "invalid_text")
+    await _err(await c.get("/senders/mom%001", headers=AUTH), 400, "invalid_text")
+    await _err(await c.get("/children/x/calendar.ics?token=%00"), 400, "invalid_text")
+
