@@ -623,6 +623,22 @@ async def chat_reply(request: web.Request) -> web.Response:
     return jresp(await handle_reply(request.app, cgs, text, "chat"))
 
 
+MAX_MESSAGE_ID = 100   # the reply's idempotency key "reply:<id>:<caregiver id>" must fit its 160 characters
+
+
+def _reply_id(message_id: Any, raw: bytes) -> str:
+    """The gateway's message id for the reply's idempotency key; a digest when missing or too long.
+
+    A long id overflowed the key's VARCHAR(160) on PostgreSQL (a 500, and the reply was lost); hashing
+    keeps retries of the same message idempotent."""
+    text = str(message_id) if message_id else ""
+    if not text:
+        return hashlib.sha256(raw).hexdigest()[:24]
+    if len(text) > MAX_MESSAGE_ID:
+        return "sha256-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:40]
+    return text
+
+
 async def sms_inbound(request: web.Request) -> web.Response:
     cfg, app = request.app[CONFIG_KEY], request.app
     raw = await request.read()
@@ -647,7 +663,7 @@ async def sms_inbound(request: web.Request) -> web.Response:
     app[METRICS_KEY].inbound_sms(res["action"])
     log.info("inbound sms from %s: %s", mask_phone(phone), res["action"])
     if res["intent"] != ReplyIntent.UNKNOWN.value and res["reply_text"]:
-        msg_id = str(data.get("message_id") or hashlib.sha256(raw).hexdigest()[:24])
+        msg_id = _reply_id(data.get("message_id"), raw)
         await store.run(store.add_reply, cgs[0]["id"], "sms", res["reply_text"],
                         f"reply:{msg_id}:{cgs[0]['id']}", app[CLOCK_KEY].now())
         app[SWEEPER_KEY].kick()
