@@ -13,7 +13,7 @@ import json
 import os
 import secrets
 import uuid
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -189,6 +189,34 @@ def _reminder_tuple(p: PlannedReminder, now_s: str) -> tuple:
             p.idempotency_key, now_s, now_s)
 
 
+def is_transient(exc: BaseException) -> bool:
+    """True for a database error worth retrying later: the server is unreachable or restarting, the
+    connection was dropped, or (SQLite) the file is locked. Not for constraint or SQL errors."""
+    return isinstance(exc, sa.exc.OperationalError) or (
+        isinstance(exc, sa.exc.DBAPIError) and bool(exc.connection_invalidated))
+
+
+# PostgreSQL: the due rows in claim order. ``claim_batch`` reads the first unlocked rows of this index;
+# with ``ix_reminders_status_next`` alone, ``status IN (pending, claimed)`` spans two ranges of that
+# index, so every claim fetched and sorted the whole due backlog (O(backlog) per batch).
+DUE_INDEX = "ix_reminders_due"
+DUE_INDEX_DDL = (f"CREATE INDEX IF NOT EXISTS {DUE_INDEX} ON reminders (next_attempt_at) "
+                 f"WHERE status IN ('{PENDING}', '{CLAIMED}')")
+
+# the per-row values each delivery outcome writes besides the row id and claim token
+_OUTCOME_FIELDS: Dict[str, Tuple[str, ...]] = {
+    "sent": (), "sent_esc": (), "retry": ("nxt", "err"), "failed": ("err",), "defer": ("nxt",), "cancel": ("err",)}
+_OUTCOME_TYPES = {"rid": sa.Integer, "tok": sa.String, "nxt": UTCDateTime, "err": sa.Text}
+
+
+def _pg_unnest(fields: Sequence[str]):
+    """``unnest(CAST(:rid AS INTEGER[]), ...) AS outcomes(rid, ...)``: one array parameter per field (the
+    statement text does not depend on the batch size, so SQLAlchemy compiles it once)."""
+    from sqlalchemy.dialects.postgresql import ARRAY
+    arrays = [sa.cast(sa.bindparam(f, type_=ARRAY(_OUTCOME_TYPES[f])), ARRAY(_OUTCOME_TYPES[f])) for f in fields]
+    return sa.func.unnest(*arrays).table_valued(*fields).render_derived(name="outcomes").c
+
+
 class NotFound(Exception):
     """An id that does not exist."""
 
@@ -281,6 +309,10 @@ class Store:
             else:
                 kw["poolclass"] = sa.pool.QueuePool
                 kw["pool_size"] = 4
+        else:
+            # A pooled connection dies with the server (restart, failover, idle kill): test it on
+            # checkout (one round trip) so a restarted PostgreSQL costs no failed transaction.
+            kw["pool_pre_ping"] = True
         self.engine = sa.create_engine(database_url, **kw)
         if self.is_sqlite:
             @event.listens_for(self.engine, "connect")
@@ -304,16 +336,29 @@ class Store:
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="db")
 
     def _migrate(self) -> None:
-        """Idempotent additions to tables created by older versions (``create_all`` adds
-        missing tables, never missing columns)."""
-        if "community" in {c["name"] for c in sa.inspect(self.engine).get_columns("children")}:
-            return
+        """Idempotent additions to databases created by older versions (``create_all`` adds
+        missing tables, never missing columns or indexes of existing tables)."""
+        def columns() -> set:
+            return {c["name"] for c in sa.inspect(self.engine).get_columns("children")}
+
+        def indexes() -> set:
+            return {i["name"] for i in sa.inspect(self.engine).get_indexes("reminders")}
+
+        if "community" not in columns():
+            self._apply_once("ALTER TABLE children ADD COLUMN community VARCHAR(100)", lambda: "community" in columns())
+        if not self.is_sqlite and DUE_INDEX not in indexes():
+            # Created here rather than in ``metadata``: SQLite would not use it (its planner cannot match
+            # bound parameters to a partial index) and would only pay for maintaining it. A plain CREATE
+            # INDEX blocks writes to the table while it builds, once, at the first start after an upgrade.
+            self._apply_once(DUE_INDEX_DDL, lambda: DUE_INDEX in indexes())
+
+    def _apply_once(self, ddl: str, done: Callable[[], bool]) -> None:
+        """Run *ddl* unless another worker starting at the same moment did (*done* tells)."""
         try:
             with self.engine.begin() as conn:
-                conn.exec_driver_sql("ALTER TABLE children ADD COLUMN community VARCHAR(100)")
+                conn.exec_driver_sql(ddl)
         except sa.exc.DBAPIError:
-            # another worker added it at the same moment
-            if "community" not in {c["name"] for c in sa.inspect(self.engine).get_columns("children")}:
+            if not done():
                 raise
 
     async def run(self, fn, *args, **kwargs):
@@ -564,7 +609,8 @@ class Store:
     def claim_batch(self, worker: str, now: dt.datetime, lease: dt.timedelta, limit: int) -> List[Dict[str, Any]]:
         """Atomically claim up to *limit* due rows (pending, or claimed with an expired lease).
 
-        PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED`` so several workers share the table.
+        PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED`` so several workers share the table; it reads
+        the first unlocked rows of the partial index ``DUE_INDEX`` (cost independent of the backlog).
         SQLite: one atomic ``UPDATE ... WHERE id IN (SELECT ... LIMIT n)`` under BEGIN IMMEDIATE.
         The claim moves ``next_attempt_at`` to the lease expiry, so a dead worker's rows are
         claimed again once the lease has run out. Returns rows joined with caregiver contacts.
@@ -615,45 +661,59 @@ class Store:
         return out
 
     def complete(self, results: Sequence[Mapping], now: dt.datetime) -> None:
-        """Apply delivery outcomes in one transaction (one executemany per outcome).
+        """Apply delivery outcomes in one transaction (one statement per outcome).
 
         Each result: ``{id, token, outcome: sent|retry|failed|defer|cancel, error?, next_at?, escalate?}``.
         Only rows still holding the same claim token are updated. A sent schedule/escalation row gets
         ``escalate_at = now + ESCALATE_AFTER``; :meth:`escalate_due` handles it then unless acknowledged.
+        SQLite: one executemany per outcome (in-process, cheap). PostgreSQL: one ``UPDATE .. FROM
+        unnest(<arrays>)`` per outcome; an executemany would cost the server one parsed and planned UPDATE
+        per row (and a VALUES list a fresh SQL compilation per batch).
         """
         if not results:
             return
-        b = sa.bindparam
-        cond = (reminders.c.id == b("rid")) & (reminders.c.claim_token == b("tok"))
-        clear = dict(claimed_by=None, lease_expires_at=None, updated_at=now)
-        sent = dict(status=SENT, sent_at=now, attempts=reminders.c.attempts + 1, last_error=None, **clear)
-        stmts = {
-            "sent": reminders.update().where(cond).values(**sent),
-            "sent_esc": reminders.update().where(cond).values(escalate_at=now + self.escalate_after, **sent),
-            "retry": reminders.update().where(cond).values(
-                status=PENDING, attempts=reminders.c.attempts + 1, next_attempt_at=b("nxt"), last_error=b("err"),
-                **clear),
-            "failed": reminders.update().where(cond).values(
-                status=FAILED, attempts=reminders.c.attempts + 1, last_error=b("err"), **clear),
-            "defer": reminders.update().where(cond).values(status=PENDING, next_attempt_at=b("nxt"), **clear),
-            "cancel": reminders.update().where(cond).values(status=CANCELLED, last_error=b("err"), **clear),
-        }
         groups: Dict[str, List[Dict[str, Any]]] = {}
         for res in results:
             o = res["outcome"]
             if o not in ("sent", "retry", "failed", "defer", "cancel"):
                 raise ValueError(o)
             params = {"rid": res["id"], "tok": res["token"]}
-            if o in ("retry", "defer"):
+            if "nxt" in _OUTCOME_FIELDS[o]:
                 params["nxt"] = res["next_at"]
-            if o in ("retry", "failed", "cancel"):
+            if "err" in _OUTCOME_FIELDS[o]:
                 params["err"] = res.get("error")
             if o == "sent" and res.get("escalate"):
                 o = "sent_esc"
             groups.setdefault(o, []).append(params)
         with self.engine.begin() as conn:
             for o, params in groups.items():
-                conn.execute(stmts[o], params)
+                fields = ("rid", "tok") + _OUTCOME_FIELDS[o]
+                if self.is_sqlite:
+                    conn.execute(self._outcome_update(o, {f: sa.bindparam(f) for f in fields}, now), params)
+                else:
+                    arrays = {f: [p[f] for p in params] for f in fields}
+                    conn.execute(self._outcome_update(o, _pg_unnest(fields), now), arrays)
+
+    def _outcome_update(self, outcome: str, src: Mapping[str, Any], now: dt.datetime):
+        """The UPDATE for one outcome; *src* gives ``rid``, ``tok`` (and ``nxt``/``err``) as bind parameters
+        (executemany) or as columns of the unnested arrays (one statement for the whole batch)."""
+        cond = (reminders.c.id == src["rid"]) & (reminders.c.claim_token == src["tok"])
+        clear = dict(claimed_by=None, lease_expires_at=None, updated_at=now)
+        sent = dict(status=SENT, sent_at=now, attempts=reminders.c.attempts + 1, last_error=None, **clear)
+        if outcome == "sent":
+            values = sent
+        elif outcome == "sent_esc":
+            values = dict(escalate_at=now + self.escalate_after, **sent)
+        elif outcome == "retry":
+            values = dict(status=PENDING, attempts=reminders.c.attempts + 1, next_attempt_at=src["nxt"],
+                          last_error=src["err"], **clear)
+        elif outcome == "failed":
+            values = dict(status=FAILED, attempts=reminders.c.attempts + 1, last_error=src["err"], **clear)
+        elif outcome == "defer":
+            values = dict(status=PENDING, next_attempt_at=src["nxt"], **clear)
+        else:
+            values = dict(status=CANCELLED, last_error=src["err"], **clear)
+        return reminders.update().where(cond).values(**values)
 
     def escalate_due(self, now: dt.datetime, limit: int = 500) -> int:
         """Vaccination reminders sent ESCALATE_AFTER ago and still unacknowledged: queue the same

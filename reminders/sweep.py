@@ -14,7 +14,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from . import planner
 from .delivery import Deliverer
 from .metrics import Metrics
-from .store import Store
+from .store import Store, is_transient
 
 log = logging.getLogger("reminders.sweep")
 
@@ -83,12 +83,11 @@ class Sweeper:
                     if len(rows) >= self.batch_size and time.perf_counter() - t0 < self.max_sweep_seconds:
                         claim = asyncio.ensure_future(self._claim())      # prefetch the next batch
                     results = await asyncio.gather(*(self._process(r) for r in rows))
-                    completions.append(asyncio.ensure_future(
-                        self.store.run(self.store.complete, results, self.clock.now())))
+                    completions.append(asyncio.ensure_future(self._write_outcomes(results)))
                     if len(completions) > 2:
                         await completions.pop(0)
-            except Exception:  # keep the job alive; claimed rows are retried after their lease expires
-                log.exception("sweep failed")
+            except Exception as e:  # keep the job alive; claimed rows are retried after their lease expires
+                self._log_failure("sweep failed", e)
             finally:
                 for f in completions:
                     try:
@@ -100,15 +99,15 @@ class Sweeper:
                 if n:
                     log.info("escalated %d unacknowledged reminders", n)
                     total += await self.sweep_inner_once()
-            except Exception:
-                log.exception("escalation failed")
+            except Exception as e:
+                self._log_failure("escalation failed", e)
             if self.extend_horizons:
                 try:
                     n = await self.store.run(self.store.extend_horizons, self.clock.now())
                     if n:
                         log.info("extended the planning horizon of %d children", n)
-                except Exception:
-                    log.exception("extending planning horizons failed")
+                except Exception as e:
+                    self._log_failure("extending planning horizons failed", e)
             self.metrics.sweep(time.perf_counter() - t0, total)
             return total
 
@@ -118,8 +117,39 @@ class Sweeper:
         if not rows:
             return 0
         results = await asyncio.gather(*(self._process(r) for r in rows))
-        await self.store.run(self.store.complete, results, self.clock.now())
+        await self._write_outcomes(results)
         return len(rows)
+
+    async def _write_outcomes(self, results: List[Dict[str, Any]]) -> None:
+        """``Store.complete`` the batch, retrying while the database is unreachable (for up to one lease).
+
+        The messages of this batch have already been handed to the gateway: if the outcome were
+        dropped, every one of them would be sent again once the lease expires. Re-applying a write
+        whose commit was acknowledged too late is harmless (same claim token, same final status; at
+        most ``attempts`` counts one extra). After the lease another worker may own the rows and the
+        write would no longer match their claim token, so retrying longer is pointless.
+        """
+        deadline = time.monotonic() + self.lease.total_seconds()
+        pause = 0.2
+        while True:
+            try:
+                await self.store.run(self.store.complete, results, self.clock.now())
+                return
+            except Exception as e:
+                if not is_transient(e) or time.monotonic() + pause > deadline:
+                    raise
+                log.warning("writing %d delivery outcomes failed, retrying in %.1f s: %s", len(results), pause,
+                            _one_line(e))
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
+
+    @staticmethod
+    def _log_failure(what: str, e: BaseException) -> None:
+        """A database outage is expected operation (one line per sweep); anything else gets a traceback."""
+        if is_transient(e):
+            log.warning("%s, database unavailable (retrying at the next sweep): %s", what, _one_line(e))
+        else:
+            log.error("%s", what, exc_info=e)
 
     async def _claim(self) -> List[Dict[str, Any]]:
         return await self.store.run(self.store.claim_batch, self.worker_id, self.clock.now(), self.lease,
@@ -156,3 +186,8 @@ class Sweeper:
         if res.outcome == "failed":
             return {**base, "outcome": "failed", "error": res.error}
         return {**base, "outcome": "sent", "escalate": row["kind"] in ("schedule", "escalation")}
+
+
+def _one_line(e: BaseException) -> str:
+    """First line of a driver error (SQLAlchemy appends the SQL statement and a link)."""
+    return (str(getattr(e, "orig", None) or e).strip().splitlines() or [type(e).__name__])[0][:300]
