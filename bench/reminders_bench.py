@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict
+from typing import Dict, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -41,21 +41,72 @@ SECRET = "bench-secret"
 
 
 # ---------------------------------------------------------------------------- sink process
-def run_sink(port: int) -> None:
+def run_sink(port: int, secret: str = SECRET) -> None:
+    """A loopback stand-in for the SMS gateway and Rasa (run it in its own process: ``--sink PORT``).
+
+    It behaves like a real gateway: SMS signatures are verified, and a request whose
+    ``Idempotency-Key`` was already accepted is answered 200 but not counted as a new delivery.
+    Every key is recorded, so callers can count duplicates and lost messages:
+
+    - ``GET /stats``: totals (``n`` accepted deliveries, ``resent`` deduplicated re-sends, ``refused``,
+      ``bad`` signatures, ``first``/``last`` acceptance time as ``time.time()``);
+    - ``GET /_sink/keys``: per key ``[first accepted at, last request at, 2xx answers, refusals]``;
+    - ``POST /_sink/control`` ``{"fail": {"/sms": 503}, "delay": 0.05}``: answer a path with an
+      error status (a gateway outage) and/or delay every answer; ``{"fail": {}}`` ends the outage;
+      ``{"reset": true}`` forgets every key and total.
+    """
     from aiohttp import web
     from reminders.delivery import verify_signature
-    count = {"n": 0, "bad": 0}
+    count = {"n": 0, "bad": 0, "resent": 0, "refused": 0, "requests": 0, "first": None, "last": None}
+    keys: Dict[str, list] = {}     # key -> [first accepted at, last request at, 2xx answers, refusals]
+    state: Dict[str, object] = {"fail": {}, "delay": 0.0}
+    unkeyed = iter(range(1 << 62))
 
     async def handle(request):
         raw = await request.read()
-        if request.path == "/sms" and not verify_signature(raw, request.headers.get("X-Signature"), SECRET):
+        now = time.time()
+        count["requests"] += 1
+        key = request.headers.get("Idempotency-Key") or f"unkeyed-{next(unkeyed)}"
+        rec = keys.get(key)
+        if rec is None:
+            rec = keys[key] = [None, now, 0, 0]
+        rec[1] = now
+        if state["delay"]:
+            await asyncio.sleep(state["delay"])
+        status = state["fail"].get(request.path)
+        if status:                                   # outage: refuse before looking at the request
+            rec[3] += 1
+            count["refused"] += 1
+            return web.json_response({"error": "unavailable"}, status=status)
+        if request.path == "/sms" and not verify_signature(raw, request.headers.get("X-Signature"), secret):
             count["bad"] += 1
             return web.json_response({"error": "signature"}, status=401)
+        rec[2] += 1
+        if rec[0] is not None:                       # a re-send: the gateway drops it (same key)
+            count["resent"] += 1
+            return web.json_response({"ok": True, "duplicate": True})
+        rec[0] = now
         count["n"] += 1
+        count["first"] = count["first"] or now
+        count["last"] = now
         return web.json_response({"ok": True})
 
     async def stats(request):
         return web.json_response(count)
+
+    async def dump_keys(request):
+        return web.json_response(keys)
+
+    async def control(request):
+        body = await request.json()
+        if body.get("reset"):                        # a new run: forget every key and total
+            keys.clear()
+            count.update(n=0, bad=0, resent=0, refused=0, requests=0, first=None, last=None)
+        if "fail" in body:
+            state["fail"] = {str(k): int(v) for k, v in (body["fail"] or {}).items()}
+        if "delay" in body:
+            state["delay"] = float(body["delay"])
+        return web.json_response({"fail": state["fail"], "delay": state["delay"]})
 
     parent = os.getppid()
 
@@ -69,8 +120,62 @@ def run_sink(port: int) -> None:
     app = web.Application()
     app.on_startup.append(watchdog)
     app.router.add_get("/stats", stats)
+    app.router.add_get("/_sink/keys", dump_keys)
+    app.router.add_post("/_sink/control", control)       # before the catch-all delivery route
     app.router.add_post("/{tail:.*}", handle)
     web.run_app(app, host="127.0.0.1", port=port, print=lambda *a: print("ready", flush=True), access_log=None)
+
+
+class SinkProcess:
+    """:func:`run_sink` in a child process (``with SinkProcess() as sink: ... sink.url``).
+
+    A separate process so that the sink's CPU does not slow down the code under test's event loop.
+    """
+
+    def __init__(self, port: Optional[int] = None, secret: str = SECRET) -> None:
+        self.port = port or free_port()
+        self.secret = secret
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: Optional[subprocess.Popen] = None
+
+    def start(self) -> "SinkProcess":
+        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--sink", str(self.port),
+                                      "--sink-secret", self.secret], stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline().strip()
+        if line != "ready":
+            raise RuntimeError(f"sink did not start (got {line!r})")
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+    def __enter__(self) -> "SinkProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _call(self, path: str, body: Optional[dict] = None):
+        import urllib.request
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return json.loads(resp.read())
+
+    def stats(self) -> Dict[str, object]:
+        """Totals; see :func:`run_sink`."""
+        return self._call("/stats")
+
+    def keys(self) -> Dict[str, list]:
+        """Per idempotency key: ``[first accepted at or None, last request at, 2xx answers, refusals]``."""
+        return self._call("/_sink/keys")
+
+    def control(self, **settings) -> Dict[str, object]:
+        """``fail={"/sms": 503}`` starts an outage of that path, ``fail={}`` ends it; ``delay=seconds``;
+        ``reset=True`` forgets every key and total."""
+        return self._call("/_sink/control", settings)
 
 
 def free_port() -> int:
@@ -124,10 +229,10 @@ def child_rss_mb() -> float:
 _WORKER_STORE = None
 
 
-def _init_plan_worker(db_path: str) -> None:
+def _init_plan_worker(db_url: str) -> None:
     global _WORKER_STORE
     from reminders.store import Store
-    _WORKER_STORE = Store(f"sqlite:///{db_path}", send_time=dt.time(0, 0))
+    _WORKER_STORE = Store(db_url, send_time=dt.time(0, 0))
 
 
 def _plan_chunk(start: int, count: int, seed: int, now: dt.datetime) -> int:
@@ -136,16 +241,17 @@ def _plan_chunk(start: int, count: int, seed: int, now: dt.datetime) -> int:
     return _WORKER_STORE.bulk_create(fams, now)
 
 
-def bench_schedule(db_path: str, n: int, seed: int, now: dt.datetime, batch: int, workers: int = 0):
-    """Schedule *n* children: generate, compute, plan and insert in batches of *batch* children.
+def populate(db_url: str, n: int, seed: int, now: dt.datetime, batch: int, workers: int = 0):
+    """Create the schema at *db_url* and schedule *n* synthetic children (:func:`families`) through
+    ``Store.bulk_create``; returns ``(store, seconds, reminder rows)``.
 
     With *workers* > 0 the batches run in that many processes, each computing/planning its batch outside
-    any transaction and inserting it in one short ``BEGIN IMMEDIATE`` transaction (SQLite allows one
-    writer at a time; the others wait on the lock, ``busy_timeout`` 30 s).
+    any transaction and inserting it in one short transaction (on SQLite one writer at a time: the others
+    wait on the lock, ``busy_timeout`` 30 s; PostgreSQL takes the inserts concurrently).
     """
     from concurrent.futures import ProcessPoolExecutor
     from reminders.store import Store
-    store = Store(f"sqlite:///{db_path}", send_time=dt.time(0, 0))   # creates the schema
+    store = Store(db_url, send_time=dt.time(0, 0))   # creates the schema
     starts = list(range(0, n, batch))
     t0 = time.perf_counter()
     rows = 0
@@ -153,11 +259,16 @@ def bench_schedule(db_path: str, n: int, seed: int, now: dt.datetime, batch: int
         for st in starts:
             rows += store.bulk_create(families(min(batch, n - st), now.date(), seed, st), now)
     else:
-        with ProcessPoolExecutor(workers, initializer=_init_plan_worker, initargs=(db_path,)) as ex:
+        with ProcessPoolExecutor(workers, initializer=_init_plan_worker, initargs=(db_url,)) as ex:
             futs = [ex.submit(_plan_chunk, st, min(batch, n - st), seed, now) for st in starts]
             rows = sum(f.result() for f in futs)
     secs = time.perf_counter() - t0
     return store, secs, rows
+
+
+def bench_schedule(db_path: str, n: int, seed: int, now: dt.datetime, batch: int, workers: int = 0):
+    """Schedule *n* children into a fresh SQLite file in batches of *batch* children (see :func:`populate`)."""
+    return populate(f"sqlite:///{db_path}", n, seed, now, batch, workers)
 
 
 async def bench_dispatch(store, sink_url: str, batch_size: int, concurrency: int, http_client: str = "lean",
@@ -428,25 +539,15 @@ def write_report(path: str, args, runs, started: str) -> str:
 
 
 async def main_async(args) -> None:
-    port = free_port()
-    sink = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--sink", str(port)], stdout=subprocess.PIPE,
-                            text=True)
-    try:
-        assert sink.stdout.readline().strip() == "ready"
-        url = f"http://127.0.0.1:{port}"
+    with SinkProcess() as sink:
+        url = sink.url
         started = dt.datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
         runs = []
         for run in range(1, args.runs + 1):
             runs.append(await one_run(args, run, url))
-        import aiohttp
-        async with aiohttp.ClientSession() as s:
-            async with s.get(url + "/stats") as r:
-                print("sink:", await r.json())
+        print("sink:", sink.stats())
         text = write_report(None if args.no_write else args.out, args, runs, started)
         print(text)
-    finally:
-        sink.terminate()
-        sink.wait(timeout=10)
 
 
 def main() -> None:
@@ -466,6 +567,7 @@ def main() -> None:
     ap.add_argument("--dispatch-workers", type=int, default=2,
                     help="sweep worker processes sharing the SQLite file during dispatch (1 = in this process)")
     ap.add_argument("--sink", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--sink-secret", default=SECRET, help=argparse.SUPPRESS)
     ap.add_argument("--dispatch-worker", nargs=6, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.dispatch_worker:
@@ -473,7 +575,7 @@ def main() -> None:
         dispatch_worker(db, url, int(bs), int(cc), hc, wid)
         return
     if args.sink:
-        run_sink(args.sink)
+        run_sink(args.sink, args.sink_secret)
         return
     asyncio.run(main_async(args))
 
