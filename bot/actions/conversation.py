@@ -71,8 +71,27 @@ class ActionSlower(Action):
         return [SlotSet("speech_rate", "slow")]
 
 
+def _entity(parse_data: Dict[Text, Any], name: Text) -> Any:
+    return next((e.get("value") for e in parse_data.get("entities") or [] if e.get("entity") == name), None)
+
+
+def reminder_already_delivered(events: List[Dict[Text, Any]], reminder_id: Any) -> bool:
+    """True when an earlier push in this conversation carried the same reminder id.
+
+    The reminders service delivers at least once: a worker that dies after the push but
+    before marking it sent pushes again when its lease expires. Chat has no gateway to drop
+    the repeat by its idempotency key, so the conversation does.
+    """
+    if reminder_id in (None, ""):
+        return False
+    pushes = [e for e in events if e.get("event") == "user"
+              and (e.get("parse_data") or {}).get("intent", {}).get("name") == "EXTERNAL_reminder"]
+    # The last push is the one being delivered now.
+    return any(str(_entity(e["parse_data"], "reminder_id")) == str(reminder_id) for e in pushes[:-1])
+
+
 class ActionDeliverReminder(Action):
-    """Say a reminder the reminders service pushed via trigger_intent."""
+    """Say a reminder the reminders service pushed via trigger_intent (once per reminder id)."""
 
     def name(self) -> Text:
         return "action_deliver_reminder"
@@ -81,7 +100,8 @@ class ActionDeliverReminder(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
         text = next(tracker.get_latest_entity_values("reminder_text"), None)
-        if text:
+        reminder_id = next(tracker.get_latest_entity_values("reminder_id"), None)
+        if text and not reminder_already_delivered(tracker.events, reminder_id):
             dispatcher.utter_message(text=text)
         return []
 

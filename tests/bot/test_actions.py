@@ -85,6 +85,23 @@ def test_deliver_reminder_says_the_pushed_text():
     assert messages[0]["text"] == "明天该打百白破第二针了"
 
 
+def _push(reminder_id, text="明天该打百白破第二针了"):
+    entities = [{"entity": "reminder_text", "value": text}, {"entity": "reminder_id", "value": reminder_id}]
+    return {"event": "user", "text": "EXTERNAL_reminder",
+            "parse_data": {"intent": {"name": "EXTERNAL_reminder"}, "entities": entities}}
+
+
+def test_deliver_reminder_says_a_re_sent_reminder_only_once():
+    """A worker killed after pushing re-sends after its lease: the user hears it once."""
+    entities = _push("42")["parse_data"]["entities"]
+    first = [_push("41"), {"event": "bot", "text": "..."}, _push("42")]
+    messages, _ = run(ActionDeliverReminder(), tracker(first, entities=entities))
+    assert [m["text"] for m in messages] == ["明天该打百白破第二针了"]
+    again = first + [{"event": "bot", "text": "明天该打百白破第二针了"}, _push("42")]
+    messages, _ = run(ActionDeliverReminder(), tracker(again, entities=entities))
+    assert messages == []
+
+
 def test_out_of_scope_declines_first_then_hands_over():
     from bot.actions.out_of_scope import ActionOutOfScope
 

@@ -109,3 +109,10 @@ def test_reminder_pushed_to_webchat_outbox(rasa_stack):
     # Nothing is delivered twice to the page: asking after the last id is empty.
     status, body = get(f"{rasa_stack.url}/webhooks/webchat/outbox?sender={sender}&after={messages[-1]['id']}")
     assert json.loads(body)["messages"] == []
+    # A reminder pushed again with the same id (a worker re-sending after its lease
+    # expired) is not said twice; a new id is.
+    for reminder_id, said in (("r-7", "明天体检"), ("r-7", "明天体检"), ("r-8", "后天接种")):
+        status, _ = post(url, {"name": "EXTERNAL_reminder", "entities": {"reminder_text": said, "reminder_id": reminder_id}})
+        assert status == 200
+    status, body = get(f"{rasa_stack.url}/webhooks/webchat/outbox?sender={sender}&after={messages[-1]['id']}")
+    assert [m["text"] for m in json.loads(body)["messages"]] == ["明天体检", "后天接种"]
