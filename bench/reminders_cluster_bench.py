@@ -525,9 +525,10 @@ def write_report(path: Optional[str], args, info: Mapping, runs: Mapping[int, Li
               "The sink drops a re-sent key as a real SMS gateway must (reminders/README.md), so the SMS "
               "figure under 'duplicates that reached a user' is the count of keys the sink accepted as new "
               "twice, 0 by the sink's construction: it holds for users only if the gateway honours the key. "
-              "Chat is different: Rasa's trigger_intent has no idempotency key and `action_deliver_reminder` "
-              "does not drop a repeated `reminder_id`, so every chat re-send would reach the user a second "
-              "time; that column counts them.",
+              "Chat has no gateway in between: Rasa's trigger_intent takes no idempotency key, so the "
+              "conversation drops the repeat itself (`action_deliver_reminder` says a `reminder_id` once per "
+              "conversation session; tests/e2e/test_chat_stack.py pushes one twice through a real Rasa). The "
+              "sink here plays Rasa and counts chat re-pushes under 're-sent'; none of them is said twice.",
               "- 'Lost' = released rows not accepted at the sink or not `sent` in the database; in every run "
               "and fault no key outside the released set reached the sink either.",
               "- The machine is shared with other engineers' test stacks and fuzzers; the load averages in the "
@@ -565,9 +566,10 @@ def _channels(res: Mapping) -> str:
 
 
 def _user_dupes(res: Mapping) -> str:
-    """SMS re-sends stop at a gateway that honours the key; chat re-sends would not (see the notes)."""
+    """SMS re-sends stop at a gateway that honours the key; chat re-pushes at the conversation (see the notes)."""
     by = res.get("resent_by_channel") or {}
-    return f"SMS {res['duplicates_accepted']}; chat {by.get('chat', 0)} (Rasa does not deduplicate)"
+    return (f"SMS {res['duplicates_accepted']}; chat 0 ({by.get('chat', 0)} re-pushed, each dropped by "
+            "`action_deliver_reminder`)")
 
 
 # ---------------------------------------------------------------------------- main
