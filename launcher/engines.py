@@ -274,22 +274,19 @@ def ensure_engines(var_dir: Path, secrets: Mapping[str, str], env: Optional[Mapp
     """Use the configured engines, or start local ones that are not running; create the databases."""
     env = os.environ if env is None else env
     started: List[object] = []
-    if env.get("CLUSTER_POSTGRES_URL"):
-        pg = PostgresAddress.from_url(env["CLUSTER_POSTGRES_URL"])
-    else:
-        local_pg = LocalPostgres(var_dir, secrets["POSTGRES_PASSWORD"], postgres_port)
-        if not local_pg.running():
-            local_pg.start()
-            started.append(local_pg)
-        pg = local_pg.address
-    if env.get("CLUSTER_REDIS_URL"):
-        rd = RedisAddress.from_url(env["CLUSTER_REDIS_URL"])
-    else:
-        local_redis = LocalRedis(var_dir, secrets["REDIS_PASSWORD"], redis_port)
-        if not local_redis.running():
-            local_redis.start()
-            started.append(local_redis)
-        rd = local_redis.address
+
+    def configured_or_local(variable: str, parse, local):
+        if env.get(variable):
+            return parse(env[variable])
+        if not local.running():
+            local.start()
+            started.append(local)
+        return local.address
+
+    pg = configured_or_local("CLUSTER_POSTGRES_URL", PostgresAddress.from_url,
+                             LocalPostgres(var_dir, secrets.get("POSTGRES_PASSWORD", ""), postgres_port))
+    rd = configured_or_local("CLUSTER_REDIS_URL", RedisAddress.from_url,
+                             LocalRedis(var_dir, secrets.get("REDIS_PASSWORD", ""), redis_port))
     create_databases(pg)
     return Engines(pg, rd, started)
 
