@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -445,6 +445,16 @@ async def one_run(args, run: int, sink_url: str):
             "load": (load0, load1)}
 
 
+def save_section(lines: List[str], path: Optional[str]) -> str:
+    """Join a results section's lines and write it to `path` (when given); the text."""
+    text = "\n".join(lines) + "\n"
+    if path:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    return text
+
+
 def write_report(path: str, args, runs, started: str) -> str:
     med = lambda xs: statistics.median(xs)
     sched_s = med([r["schedule_secs"] for r in runs])
@@ -530,12 +540,7 @@ def write_report(path: str, args, runs, started: str) -> str:
               "- Peak memory: ru_maxrss of the main process plus, as an upper bound, the number of worker "
               "processes times the largest worker's ru_maxrss (workers do not all peak together); the sink "
               "(a plain aiohttp server, tens of MB) is not counted."]
-    text = "\n".join(lines) + "\n"
-    if path:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as fh:
-            fh.write(text)
-    return text
+    return save_section(lines, path)
 
 
 async def main_async(args) -> None:

@@ -42,7 +42,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from bench.reminders_bench import SECRET, SinkProcess, free_port, populate  # noqa: E402
+from bench.reminders_bench import SECRET, SinkProcess, free_port, populate, save_section  # noqa: E402
 
 UTC = dt.timezone.utc
 API_TOKEN = "cluster-bench-token"
@@ -552,12 +552,7 @@ def write_report(path: Optional[str], args, info: Mapping, runs: Mapping[int, Li
               "up to RETRY_BACKOFF_CAP after the recovery. Every attempt is a request and an outcome write, "
               "so the retry traffic of an outage grows with the backlog of due SMS; a larger "
               "RETRY_BACKOFF_BASE lowers it at the price of a later delivery."]
-    text = "\n".join(lines) + "\n"
-    if path:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    return text
+    return save_section(lines, path)
 
 
 def _channels(res: Mapping) -> str:
