@@ -43,7 +43,7 @@ from launcher.engines import ENGINE_SECRETS, create_databases, ensure_engines, s
 from launcher.model import latest_model  # noqa: E402
 from launcher.processes import Ports, base_environment, stack  # noqa: E402
 from launcher.secrets_file import ensure_secrets  # noqa: E402
-from launcher.supervisor import Supervisor, free_port  # noqa: E402
+from launcher.supervisor import Supervisor  # noqa: E402
 
 GREETINGS = ["你好", "您好", "hello", "在吗"]
 NOTES = """
@@ -275,8 +275,7 @@ def bad_bodies(front: str, log, rounds: int = 25) -> Dict[str, object]:
 def run_single(model: Path, runs: int, duration: float, users: int, log) -> Dict[str, Dict[str, float]]:
     with tempfile.TemporaryDirectory() as tmp:
         var_dir = Path(tmp)
-        ports = Ports(rasa=free_port(), actions=free_port(), knowledge_base=free_port(), reminders=free_port(),
-                      hotline=free_port())
+        ports = Ports.free()
         secrets = {"RASA_AUTH_TOKEN": token_source.token_hex(16), "REMINDERS_API_TOKEN": token_source.token_hex(16)}
         specs = [s for s in stack(model, ports, secrets, var_dir) if s.name in ("actions", "knowledge_base", "rasa")]
         with Supervisor(specs, base_environment(ports, secrets, var_dir), var_dir / "log"):

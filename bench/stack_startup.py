@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from launcher.model import ensure_model, model_path  # noqa: E402
 from launcher.processes import Ports, base_environment, stack  # noqa: E402
-from launcher.supervisor import Supervisor, free_port  # noqa: E402
+from launcher.supervisor import Supervisor  # noqa: E402
 
 
 def cpu_model() -> str:
@@ -58,8 +58,7 @@ def startup() -> tuple[float, float]:
     model = ensure_model()
     with tempfile.TemporaryDirectory() as tmp:
         var_dir = Path(tmp)
-        ports = Ports(rasa=free_port(), actions=free_port(), knowledge_base=free_port(), reminders=free_port(),
-                      hotline=free_port())
+        ports = Ports.free()
         secrets = {"RASA_AUTH_TOKEN": "bench"}
         specs = [s for s in stack(model, ports, secrets, var_dir) if s.name in ("actions", "rasa")]
         supervisor = Supervisor(specs, base_environment(ports, secrets, var_dir), var_dir / "log")

@@ -20,17 +20,17 @@ from typing import Dict, List, Mapping, Sequence, Tuple
 
 from launcher.engines import Engines
 from launcher.processes import (
-    ROOT,
     Ports,
     ProcessSpec,
     actions_spec,
     base_environment,
+    free_port,
     hotline_spec,
     knowledge_base_spec,
     rasa_spec,
     reminders_spec,
 )
-from launcher.supervisor import Supervisor, free_port
+from launcher.supervisor import Supervisor
 
 TEMPLATE = Path(__file__).with_name("nginx.conf.template")
 FRONT_HEALTH = "/nginx-health"
@@ -60,8 +60,7 @@ class ClusterLayout:
         """Every port free right now (tests and benchmarks run beside other stacks)."""
         def ports() -> Tuple[int, ...]:
             return tuple(free_port() for _ in range(replicas))
-        front = Ports(rasa=free_port(), actions=free_port(), knowledge_base=free_port(),
-                      reminders=free_port(), hotline=free_port())
+        front = Ports.free()
         return cls(front, ports(), ports(), ports(), ports())
 
 

@@ -6,13 +6,21 @@ is what users run.
 from __future__ import annotations
 
 import os
+import socket
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now (for tests and benchmarks)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -24,6 +32,11 @@ class Ports:
     knowledge_base: int = 8001
     reminders: int = 8002
     hotline: int = 8003
+
+    @classmethod
+    def free(cls, **fixed: int) -> "Ports":
+        """Every port free right now, except those given (stacks beside other stacks)."""
+        return cls(**{f.name: fixed.get(f.name) or free_port() for f in fields(cls)})
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -13,14 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, TextIO
 
-from launcher.processes import ROOT, ProcessSpec
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now (for tests and benchmarks)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from launcher.processes import ROOT, ProcessSpec, free_port  # noqa: F401  (free_port: re-exported)
 
 
 class StartupError(RuntimeError):

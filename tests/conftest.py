@@ -48,8 +48,7 @@ def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
     if model is None:
         pytest.fail("No trained model for the current inputs: run `make train` (make test does).")
     var_dir = tmp_path_factory.mktemp("var")
-    ports = Ports(rasa=free_port(), actions=free_port(), knowledge_base=free_port(), reminders=free_port(),
-                  hotline=free_port())
+    ports = Ports.free()
     secrets = {"RASA_AUTH_TOKEN": "test-token", "REMINDERS_API_TOKEN": "test-reminders-token"}
     specs = [s for s in stack(model, ports, secrets, var_dir) if s.name in ("actions", "knowledge_base", "reminders", "rasa")]
     env = base_environment(ports, secrets, var_dir)

@@ -162,8 +162,7 @@ def hotline_stack(tmp_path_factory) -> Iterator[HotlineStack]:
         encoding="utf-8",
     )
     hotline_port = free_port()
-    ports = Ports(rasa=free_port(), actions=free_port(), knowledge_base=free_port(), reminders=free_port(),
-                  hotline=hotline_port)
+    ports = Ports.free(hotline=hotline_port)
     secrets = {"RASA_AUTH_TOKEN": "stack-rasa-token", "HOTLINE_API_TOKEN": API_TOKEN}
     env = base_environment(ports, secrets, var_dir)
     env.update({

@@ -25,15 +25,14 @@ GATEWAY_SECRET = "gateway-e2e-secret"
 def voice_rasa(tmp_path_factory) -> Iterator[str]:
     from launcher.model import latest_model
     from launcher.processes import Ports, base_environment, stack
-    from launcher.supervisor import Supervisor, free_port
+    from launcher.supervisor import Supervisor
 
     model = latest_model()
     if model is None:
         pytest.fail("No trained model for the current inputs: run `make train` (make test does).")
     var_dir = tmp_path_factory.mktemp("voice_var")
     # The voice channels are in bot/credentials.yml: the test runs what users run.
-    ports = Ports(rasa=free_port(), actions=free_port(), knowledge_base=free_port(), reminders=free_port(),
-                  hotline=free_port())
+    ports = Ports.free()
     secrets = {"RASA_AUTH_TOKEN": "test-token", "REMINDERS_API_TOKEN": "test-reminders-token"}
     specs = []
     for spec in stack(model, ports, secrets, var_dir):
