@@ -360,10 +360,15 @@ class ActionSubmitSubscription(Action):
         return _reset_form()
 
 
-async def _children_of(client: RemindersClient, sender_id: str) -> Optional[List[Dict[str, Any]]]:
-    """The sender's children, or None when the sender has not subscribed."""
-    found = await client.find_by_sender(sender_id)
-    return None if found is None else found.get("children") or []
+async def _subscribed_children(client: RemindersClient, dispatcher: CollectingDispatcher,
+                               tracker: Tracker) -> List[Dict[str, Any]]:
+    """The sender's children; none (after offering to subscribe) when the sender has not subscribed."""
+    found = await client.find_by_sender(tracker.sender_id)
+    children = (found or {}).get("children") or []
+    if not children:
+        language = current_language(tracker)
+        dispatcher.utter_message(text=T[language]["not_subscribed"], buttons=_subscribe_button(language))
+    return children
 
 
 class ActionNextDue(Action):
@@ -378,9 +383,8 @@ class ActionNextDue(Action):
         language = current_language(tracker)
         try:
             async with RemindersClient.from_env() as client:
-                children = await _children_of(client, tracker.sender_id)
+                children = await _subscribed_children(client, dispatcher, tracker)
                 if not children:
-                    dispatcher.utter_message(text=T[language]["not_subscribed"], buttons=_subscribe_button(language))
                     return []
                 parts = []
                 for child in children[:3]:
@@ -406,9 +410,8 @@ class ActionReportDose(Action):
         text = tracker.latest_message.get("text") or ""
         try:
             async with RemindersClient.from_env() as client:
-                children = await _children_of(client, tracker.sender_id)
+                children = await _subscribed_children(client, dispatcher, tracker)
                 if not children:
-                    dispatcher.utter_message(text=T[language]["not_subscribed"], buttons=_subscribe_button(language))
                     return []
                 child = children[0]
                 mention = find_dose_mention(text, child.get("region", "CN"))
