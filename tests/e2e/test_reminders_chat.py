@@ -73,6 +73,16 @@ def test_refused_consent_stores_nothing(rasa_stack):
     assert "育儿" in _say(rasa_stack, sender, "你好")[0]
 
 
+def test_asking_before_subscribing_offers_to_subscribe(rasa_stack):
+    sender = f"test-{uuid.uuid4().hex[:10]}"
+    _say(rasa_stack, sender, "你好")
+    for question in ("下一针什么时候打", "已经打了乙肝第二针"):
+        text, replies = _say(rasa_stack, sender, question)
+        assert "还没有订阅提醒" in text, text
+        assert replies[-1].get("buttons"), replies  # the offer comes with a subscribe button
+    assert _api(rasa_stack, f"/senders/{sender}")[0] == 404
+
+
 def test_future_and_too_old_birth_dates_are_refused_clearly(rasa_stack):
     sender = f"test-{uuid.uuid4().hex[:10]}"
     _say(rasa_stack, sender, "订阅提醒")
