@@ -57,8 +57,9 @@ async def dashboard(aiohttp_server, tmp_path, config, accounts):
     return await aiohttp_server(app)
 
 
-async def test_dashboard_lists_children_overdue_by_community(dashboard):
-    boss = Staff(dashboard.make_url("/"))
+async def supervisor_views(base):
+    """Log in as the supervisor, read the dashboard's data, then the audit log it left."""
+    boss = Staff(base)
     try:
         assert (await boss.login("boss")).status == 303
         response = await boss.session.get(boss.url("/dashboard/data"))
@@ -67,6 +68,11 @@ async def test_dashboard_lists_children_overdue_by_community(dashboard):
         audit = (await (await boss.session.get(boss.url("/audit/data"))).json())["entries"]
     finally:
         await boss.close()
+    return data, audit
+
+
+async def test_dashboard_lists_children_overdue_by_community(dashboard):
+    data, audit = await supervisor_views(dashboard.make_url("/"))
     reminders = data["reminders"]
     assert reminders["available"] is True and reminders["source"] == "/stats"
     # Most overdue children first.
@@ -84,15 +90,7 @@ async def test_wrong_reminders_token_gives_no_table_and_no_audit_entry(aiohttp_s
     base = dashboard.app[CONFIG].reminders_url
     server = await aiohttp_server(create_hotline(replace(config, reminders_url=base, reminders_token="wrong"),
                                                  poll=False))
-    boss = Staff(server.make_url("/"))
-    try:
-        assert (await boss.login("boss")).status == 303
-        response = await boss.session.get(boss.url("/dashboard/data"))
-        assert response.status == 200
-        data = await response.json()
-        audit = (await (await boss.session.get(boss.url("/audit/data"))).json())["entries"]
-    finally:
-        await boss.close()
+    data, audit = await supervisor_views(server.make_url("/"))
     reminders = data["reminders"]
     assert reminders["available"] is True and reminders["source"] == "/metrics"
     assert reminders["overdue_by_community"] is None and reminders["reminders"]["by_status"]["pending"] > 0
