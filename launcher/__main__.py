@@ -8,7 +8,7 @@ import argparse
 import signal
 import sys
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Optional
 
 from launcher.model import ensure_model
 from launcher.processes import ROOT, Ports, base_environment, stack
@@ -16,10 +16,12 @@ from launcher.cluster import ClusterLayout, cluster_supervisor, front_urls
 from launcher.engines import (
     ENGINE_SECRETS,
     EngineError,
+    Engines,
     LocalPostgres,
     LocalRedis,
     ensure_engines,
     missing_engines,
+    missing_message,
     stop_engines,
 )
 from launcher.secrets_file import SECRET_NAMES, ensure_secrets
@@ -42,15 +44,8 @@ def run_cluster(config: str, replicas: int) -> int:
     var_dir = ROOT / "var"
     model = ensure_model(config)
     secrets = ensure_secrets(var_dir / "secrets.env", SECRET_NAMES + ENGINE_SECRETS)
-    missing = missing_engines()
-    if missing:
-        print(f"Scale-out mode needs {', '.join(missing)} (Debian: apt-get install {' '.join(missing)}), "
-              "or CLUSTER_POSTGRES_URL / CLUSTER_REDIS_URL pointing at running servers.", file=sys.stderr)
-        return 1
-    try:
-        engines = ensure_engines(var_dir, secrets)
-    except EngineError as error:
-        print(f"Start-up failed: {error}", file=sys.stderr)
+    engines = _start_engines(var_dir, secrets)
+    if engines is None:
         return 1
     layout = ClusterLayout.default(replicas)
     try:
@@ -62,6 +57,19 @@ def run_cluster(config: str, replicas: int) -> int:
         stop_engines(engines)
         if engines.started:
             print("PostgreSQL and Redis stopped.", flush=True)
+
+
+def _start_engines(var_dir: Path, secrets: Dict[str, str]) -> Optional[Engines]:
+    """PostgreSQL and Redis, configured or started here; None (the reason printed) when impossible."""
+    missing = missing_engines()
+    if missing:
+        print(f"Start-up failed: {missing_message(missing)}.", file=sys.stderr)
+        return None
+    try:
+        return ensure_engines(var_dir, secrets)
+    except EngineError as error:
+        print(f"Start-up failed: {error}", file=sys.stderr)
+        return None
 
 
 def _supervise(supervisor: Supervisor, urls: Dict[str, str], var_dir: Path) -> int:
@@ -113,12 +121,10 @@ def engines_command(up: bool) -> int:
     """Start (and leave running) or stop the local PostgreSQL and Redis of scale-out mode."""
     var_dir = ROOT / "var"
     secrets = ensure_secrets(var_dir / "secrets.env", SECRET_NAMES + ENGINE_SECRETS)
-    missing = missing_engines()
-    if missing:
-        print(f"not installed: {', '.join(missing)}", file=sys.stderr)
-        return 1
     if up:
-        engines = ensure_engines(var_dir, secrets)
+        engines = _start_engines(var_dir, secrets)
+        if engines is None:
+            return 1
         print(f"PostgreSQL {engines.postgres.host}:{engines.postgres.port}, "
               f"Redis {engines.redis.host}:{engines.redis.port}")
         return 0

@@ -67,6 +67,12 @@ def missing_engines() -> List[str]:
     return missing
 
 
+def missing_message(missing: List[str]) -> str:
+    """What to install (or point at) when the engines cannot be started here."""
+    return (f"scale-out mode needs {' and '.join(missing)} (Debian: apt-get install {' '.join(missing)}), "
+            "or CLUSTER_POSTGRES_URL / CLUSTER_REDIS_URL pointing at running servers")
+
+
 @dataclass(frozen=True)
 class PostgresAddress:
     """Where the cluster's PostgreSQL is and how to log in."""

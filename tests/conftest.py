@@ -101,14 +101,14 @@ def engines() -> Iterator[TestEngines]:
     (var/, the default ports) when running, else started here and stopped after.
     Tests use scratch databases, never the cluster's own. Skipped, with the
     reason printed, when neither the servers nor Debian's packages are there."""
-    from launcher.engines import ENGINE_SECRETS, LocalPostgres, ensure_engines, missing_engines, stop_engines
+    from launcher.engines import (ENGINE_SECRETS, LocalPostgres, ensure_engines, missing_engines,
+                                  missing_message, stop_engines)
     from launcher.processes import ROOT
     from launcher.secrets_file import ensure_secrets
 
     missing = missing_engines()
     if missing:
-        pytest.skip(f"scale-out tests need {' and '.join(missing)} (apt-get install {' '.join(missing)}; "
-                    ".ci/run installs them) or CLUSTER_POSTGRES_URL / CLUSTER_REDIS_URL")
+        pytest.skip(f"{missing_message(missing)}; .ci/run installs them")
     var_dir = ROOT / "var"
     secrets = ensure_secrets(var_dir / "secrets.env", ENGINE_SECRETS)
     found = ensure_engines(var_dir, secrets)
